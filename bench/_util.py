@@ -1,0 +1,46 @@
+"""Shared helpers for the benchmarks: timing loops and one-line JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def rate(func: Callable[[], object], *, seconds: float = 1.0, batch: int = 100) -> float:
+    """Calls per second of *func*, measured for about *seconds* after a warm-up."""
+    for _ in range(batch):
+        func()
+    calls = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        for _ in range(batch):
+            func()
+        calls += batch
+        now = time.perf_counter()
+        if now >= deadline:
+            return calls / (now - start)
+
+
+def emit(name: str, figures: dict[str, Any]) -> None:
+    """Print one JSON object: the benchmark name, the machine, and the figures."""
+    record = {
+        "benchmark": name,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        **figures,
+    }
+    json.dump(record, sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")
+
+
+def pin_one_core() -> None:
+    """Run on one core so figures are per-core (no-op where unsupported)."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})

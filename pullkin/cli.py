@@ -1,0 +1,79 @@
+"""The ``pullkin`` command: ``demo``, ``emulator``, ``register``, ``listen``, ``send``.
+
+Each sub-command lives in ``pullkin.commands.<name>`` with ``configure(parser)`` and
+``run(args) -> int``; modules are imported only when their command runs, so
+``pullkin --help`` stays fast.  Exit codes: 0 ok, 1 runtime failure, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from pullkin import __version__
+from pullkin.errors import ConfigError, PullkinError
+
+__all__ = ["main"]
+
+# name -> one-line help; the module pullkin.commands.<name> does the rest.
+COMMANDS: dict[str, str] = {}
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pullkin",
+        description=(
+            "Receive FCM/GCM pushes like Chrome, send them through FCM, Web Push, HMS, "
+            "Baidu, Umeng and Azure, and run a local FCM emulator for offline tests."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"pullkin {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging on stderr (-vv: debug)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        module = importlib.import_module(f"pullkin.commands.{name}")
+        command = sub.add_parser(
+            name,
+            help=help_text,
+            description=module.__doc__,
+            parents=[common],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.configure(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    _configure_logging(args.verbose)
+    try:
+        code: int = args._run(args)
+    except ConfigError as exc:
+        print(f"pullkin {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except PullkinError as exc:
+        print(f"pullkin {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return code

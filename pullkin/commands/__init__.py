@@ -1,0 +1,1 @@
+"""Sub-commands of the ``pullkin`` CLI, one module each."""

@@ -1,0 +1,1 @@
+"""Generated protobuf classes (``proto/generate.py``); never edit by hand."""
