@@ -1,0 +1,356 @@
+"""``Emulator``: the whole Google side (and the vendor fakes) on loopback, in-process.
+
+``async with Emulator() as emu:`` makes a local CA, then serves one HTTPS port with
+every HTTP endpoint (check-in, register3, Installations, FCM registrations, OAuth,
+FCM v1, IID, Web Push, vendor fakes) and one TLS port with the MCS server.
+``emu.endpoints`` points a pullkin client at it with verification on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import secrets
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from pullkin._b64 import b64url_encode
+from pullkin.emulator import _tls
+from pullkin.emulator.faults import FaultPlan
+from pullkin.emulator.mailbox import Mailboxes
+from pullkin.emulator.state import EmulatorState
+from pullkin.endpoints import Endpoints
+from pullkin.errors import ConfigError
+from pullkin.models import FirebaseConfig
+
+__all__ = ["Emulator", "VapidKeys"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class VapidKeys:
+    """An application server key pair for Web Push tests (base64url, no padding)."""
+
+    private_key: str
+    public_key: str
+
+    @property
+    def private_pem(self) -> str:
+        scalar = int.from_bytes(_b64decode(self.private_key), "big")
+        key = ec.derive_private_key(scalar, ec.SECP256R1())
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+
+
+def _b64decode(text: str) -> bytes:
+    from pullkin._b64 import b64decode_any
+
+    return b64decode_any(text)
+
+
+def _new_vapid_keys() -> VapidKeys:
+    key = ec.generate_private_key(ec.SECP256R1())
+    scalar = key.private_numbers().private_value.to_bytes(32, "big")
+    public = key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return VapidKeys(b64url_encode(scalar), b64url_encode(public))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Emulator:
+    """The emulated FCM backend.  See the module docstring and ``README.md``."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        http_port: int = 0,
+        mcs_port: int = 0,
+        *,
+        state_dir: str | Path | None = None,
+        allow_remote: bool = False,
+        seed: int = 0,
+        project_id: str = "pullkin-emulator",
+        sender_id: str = "424242424242",
+        api_key: str = "AIzaSyPullkinEmulatorLocalKey0000000000",
+    ) -> None:
+        if not _is_loopback(host) and not allow_remote:
+            raise ConfigError(
+                f"refusing to serve the emulator on non-loopback host {host!r}: "
+                "pass allow_remote=True if you really want it reachable from the network"
+            )
+        self.host = host
+        self._http_port = http_port
+        self._mcs_port = mcs_port
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        self.faults = FaultPlan(seed)
+        self.state = EmulatorState()
+        self.mailboxes = Mailboxes()
+        self.firebase_config = FirebaseConfig(
+            api_key=api_key,
+            project_id=project_id,
+            app_id=f"1:{sender_id}:web:{secrets.token_hex(8)}",
+            sender_id=sender_id,
+        )
+        self.android_config = FirebaseConfig(
+            api_key=api_key,
+            project_id=project_id,
+            app_id=f"1:{sender_id}:android:{secrets.token_hex(8)}",
+            sender_id=sender_id,
+            android_package="com.example.pullkin",
+            android_cert=secrets.token_hex(20),
+        )
+        self.vapid_keys = _new_vapid_keys()
+        self._service_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._service_key_id = secrets.token_hex(20)
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._ca: _tls.LocalCA | None = None
+        self._runner: web.AppRunner | None = None
+        self._http_url = ""
+        self._endpoints: Endpoints | None = None
+        self.inboxes: dict[str, list[dict[str, Any]]] = {}
+        #: Credentials of each vendor fake (filled by ``vendors.<name>.add_routes``).
+        self.vendor_credentials: dict[str, dict[str, str]] = {}
+        self.mcs: Any = None
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    async def __aenter__(self) -> Emulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        if self.state_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="pullkin-emulator-")
+            directory = Path(self._tmp.name)
+        else:
+            directory = self.state_dir
+        self._ca = await asyncio.to_thread(_tls.make_local_ca, directory / "tls", (self.host,))
+        server_ssl = self._ca.server_context()
+        app = self._build_app()
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self._http_port, ssl_context=server_ssl)
+        await site.start()
+        port = self._bound_port(site)
+        self._http_url = f"https://{self._url_host()}:{port}"
+        from pullkin.emulator.mcs_server import McsServer
+
+        self.mcs = McsServer(self, server_ssl)
+        await self.mcs.start(self.host, self._mcs_port)
+        self._endpoints = self._make_endpoints()
+        log.info("emulator serving HTTP on %s and MCS on port %d", self._http_url, self.mcs.port)
+
+    async def aclose(self) -> None:
+        if self.mcs is not None:
+            await self.mcs.aclose()
+            self.mcs = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    async def restart_mcs(self) -> None:
+        """Drop every MCS connection and listen again on the same port (fault knob)."""
+        assert self.mcs is not None, "emulator is not running"
+        await self.mcs.restart()
+
+    def _url_host(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    @staticmethod
+    def _bound_port(site: web.TCPSite) -> int:
+        server = site._server
+        assert isinstance(server, asyncio.base_events.Server)
+        return int(server.sockets[0].getsockname()[1])
+
+    # --- the HTTP app ---------------------------------------------------------------
+
+    def _build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._fault_middleware], client_max_size=1 << 20)
+        from pullkin.emulator import google_routes
+
+        google_routes.add_routes(app, self)
+        from pullkin.emulator.vendors import add_vendor_routes
+
+        add_vendor_routes(app, self)
+        return app
+
+    @web.middleware
+    async def _fault_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = request.match_info.route
+        name = route.name if route is not None else None
+        fault = self.faults.take_http(name) if name else None
+        if fault is None:
+            return await handler(request)
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+            if fault.status is None and fault.register_error is None:
+                return await handler(request)
+        if fault.register_error is not None:
+            return web.Response(text=f"Error={fault.register_error}")
+        headers = {}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = f"{fault.retry_after:g}"
+        status = fault.status or 503
+        body = fault.body
+        if body is None:
+            body = json.dumps(
+                {
+                    "error": {
+                        "code": status,
+                        "message": "Injected fault (pullkin emulator)",
+                        "status": "UNAVAILABLE" if status >= 500 else "RESOURCE_EXHAUSTED",
+                    }
+                }
+            )
+        return web.Response(
+            status=status, text=body, headers=headers, content_type="application/json"
+        )
+
+    # --- what clients need -------------------------------------------------------------
+
+    def _make_endpoints(self) -> Endpoints:
+        assert self._ca is not None
+        assert self.mcs is not None
+        base = self._http_url
+        return Endpoints(
+            checkin=f"{base}/checkin",
+            register=f"{base}/c2dm/register3",
+            installations=base,
+            registrations=base,
+            oauth_token=f"{base}/token",
+            fcm_send=f"{base}/v1/projects/{{project_id}}/messages:send",
+            iid=base,
+            webpush=f"{base}/fcm/send/{{token}}",
+            mcs_host=self.host,
+            mcs_port=self.mcs.port,
+            mcs_fallback_port=None,
+            ssl_context=self._ca.client_context(),
+        )
+
+    @property
+    def endpoints(self) -> Endpoints:
+        if self._endpoints is None:
+            raise ConfigError("the emulator is not running: use 'async with Emulator() as emu'")
+        return self._endpoints
+
+    @property
+    def url(self) -> str:
+        """Base URL of the HTTP side (vendor fakes live under it too)."""
+        return self._http_url
+
+    @property
+    def ca_path(self) -> Path:
+        if self._ca is None:
+            raise ConfigError("the emulator is not running")
+        return self._ca.ca_path
+
+    @property
+    def service_account_info(self) -> dict[str, str]:
+        """A service-account JSON that ``firebase_admin.credentials.Certificate`` accepts."""
+        pem = self._service_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        project = self.firebase_config.project_id
+        email = f"firebase-adminsdk-emu@{project}.iam.gserviceaccount.com"
+        return {
+            "type": "service_account",
+            "project_id": project,
+            "private_key_id": self._service_key_id,
+            "private_key": pem,
+            "client_email": email,
+            "client_id": "100000000000000000001",
+            "auth_uri": f"{self._http_url}/o/oauth2/auth",
+            "token_uri": f"{self._http_url}/token",
+            "auth_provider_x509_cert_url": f"{self._http_url}/oauth2/v1/certs",
+            "client_x509_cert_url": f"{self._http_url}/robot/v1/metadata/x509/{email}",
+            "universe_domain": "googleapis.com",
+        }
+
+    @property
+    def service_public_key(self) -> rsa.RSAPublicKey:
+        return self._service_key.public_key()
+
+    def vendor(self, name: str) -> dict[str, str]:
+        """Credentials and base URLs of a vendor fake (``"hms"``, ``"azure"``, …)."""
+        try:
+            return self.vendor_credentials[name]
+        except KeyError:
+            raise ConfigError(f"no vendor fake named {name!r}") from None
+
+    def inbox(self, vendor: str) -> list[dict[str, Any]]:
+        """What a vendor fake accepted, oldest first (``"hms"``, ``"baidu"``, …)."""
+        return self.inboxes.setdefault(vendor, [])
+
+    def config(self) -> dict[str, Any]:
+        """The JSON-ready description ``pullkin emulator`` prints."""
+        return {
+            "endpoints": self.endpoints.to_dict(),
+            "ca_path": str(self.ca_path),
+            "firebase_config": self.firebase_config.to_dict(),
+            "android_config": self.android_config.to_dict(),
+            "vapid_keys": {
+                "public_key": self.vapid_keys.public_key,
+                "private_key": self.vapid_keys.private_key,
+            },
+        }
+
+    # --- sending ----------------------------------------------------------------
+
+    async def send(
+        self,
+        token: str,
+        notification: dict[str, str] | None = None,
+        data: dict[str, str] | None = None,
+        **message: Any,
+    ) -> str:
+        """Send like FCM HTTP v1 (same validation and delivery); returns the message name."""
+        from pullkin.emulator import fcm
+
+        body: dict[str, Any] = {"token": token, **message}
+        if notification is not None:
+            body["notification"] = notification
+        if data is not None:
+            body["data"] = data
+        return fcm.send_message(self, self.firebase_config.project_id, body)
+
+    def __repr__(self) -> str:
+        state = "running" if self._runner is not None else "stopped"
+        return f"<Emulator {state} http={self._http_url or '-'}>"

@@ -1,0 +1,161 @@
+"""Fault injection: deterministic plans that make the emulator misbehave on purpose.
+
+Every knob is counted ("the next N times"), so a test states exactly what happens;
+the only randomness (``drop_randomly``) comes from a ``random.Random(seed)``, so a
+plan replays identically.  Tests arm faults on ``emu.faults``; the HTTP middleware
+and the MCS server consume them.
+
+HTTP endpoint names (the aiohttp route names): ``checkin``, ``register3``,
+``installations``, ``installation_token``, ``installation_delete``,
+``registrations``, ``oauth_token``, ``fcm_send``, ``iid``, ``webpush``, and the
+vendor fakes' names (``hms_token``, ``hms_send``, ``hms_topic``, ``baidu``, ``umeng``,
+``azure``).  ``"*"`` matches every endpoint.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass
+
+__all__ = ["FaultPlan", "HttpFault", "McsFault"]
+
+
+@dataclass(frozen=True)
+class HttpFault:
+    """One armed HTTP fault: answer *status* (with *retry_after*), or stall *delay* s.
+
+    ``body`` overrides the answer body; ``register_error`` answers register3 with
+    HTTP 200 ``Error=<reason>`` the way the real service does.
+    """
+
+    status: int | None = None
+    retry_after: float | None = None
+    delay: float = 0.0
+    body: str | None = None
+    register_error: str | None = None
+
+
+@dataclass(frozen=True)
+class McsFault:
+    """One armed MCS fault, consumed per connection or per delivery.
+
+    kinds: ``close_after_frames`` (close after *frames* server frames following the
+    LoginResponse), ``close_mid_frame`` (write half of the next data frame, then
+    close), ``close_after_login``, ``duplicate`` (send the next delivery twice),
+    ``delay`` (hold each delivery *seconds*), ``ignore_pings`` (never answer client
+    heartbeats on this connection), ``reject_login`` (LoginResponse with an error),
+    ``malformed`` (send a frame whose body does not parse), ``unknown_tag``.
+    """
+
+    kind: str
+    frames: int = 0
+    seconds: float = 0.0
+
+
+class FaultPlan:
+    """The faults armed on one emulator."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self._random = random.Random(seed)
+        self._http: dict[str, deque[HttpFault]] = {}
+        self._mcs: deque[McsFault] = deque()
+        self._drop_probability = 0.0
+        self.fired: list[str] = []
+
+    # --- arming: HTTP ---------------------------------------------------------------
+
+    def http_error(
+        self,
+        endpoint: str,
+        status: int = 503,
+        *,
+        times: int = 1,
+        retry_after: float | None = None,
+        body: str | None = None,
+    ) -> None:
+        """Answer *endpoint* with *status* the next *times* requests."""
+        self._arm(endpoint, HttpFault(status=status, retry_after=retry_after, body=body), times)
+
+    def http_delay(self, endpoint: str, seconds: float, *, times: int = 1) -> None:
+        """Stall the next *times* requests to *endpoint* for *seconds* (timeouts)."""
+        self._arm(endpoint, HttpFault(delay=seconds), times)
+
+    def register_error(self, reason: str = "PHONE_REGISTRATION_ERROR", *, times: int = 1) -> None:
+        """Answer the next *times* register3 calls with ``Error=<reason>`` (HTTP 200)."""
+        self._arm("register3", HttpFault(register_error=reason), times)
+
+    def _arm(self, endpoint: str, fault: HttpFault, times: int) -> None:
+        queue = self._http.setdefault(endpoint, deque())
+        queue.extend([fault] * times)
+
+    # --- arming: MCS ----------------------------------------------------------------
+
+    def close_after_frames(self, frames: int, *, times: int = 1) -> None:
+        self._mcs.extend([McsFault("close_after_frames", frames=frames)] * times)
+
+    def close_mid_frame(self, *, times: int = 1) -> None:
+        self._mcs.extend([McsFault("close_mid_frame")] * times)
+
+    def close_after_login(self, *, times: int = 1) -> None:
+        self._mcs.extend([McsFault("close_after_login")] * times)
+
+    def duplicate_delivery(self, *, times: int = 1) -> None:
+        self._mcs.extend([McsFault("duplicate")] * times)
+
+    def delay_delivery(self, seconds: float, *, times: int = 1) -> None:
+        self._mcs.extend([McsFault("delay", seconds=seconds)] * times)
+
+    def ignore_heartbeats(self, *, times: int = 1) -> None:
+        """The next *times* connections never answer the client's pings."""
+        self._mcs.extend([McsFault("ignore_pings")] * times)
+
+    def reject_login(self, *, times: int = 1) -> None:
+        self._mcs.extend([McsFault("reject_login")] * times)
+
+    def malformed_frame(self, *, times: int = 1) -> None:
+        self._mcs.extend([McsFault("malformed")] * times)
+
+    def unknown_tag(self, *, times: int = 1) -> None:
+        self._mcs.extend([McsFault("unknown_tag")] * times)
+
+    def drop_randomly(self, probability: float) -> None:
+        """Close a connection before each data frame with *probability* (seeded)."""
+        self._drop_probability = probability
+
+    def clear(self) -> None:
+        """Disarm everything."""
+        self._http.clear()
+        self._mcs.clear()
+        self._drop_probability = 0.0
+
+    # --- consumption (emulator internals) --------------------------------------------
+
+    def take_http(self, endpoint: str) -> HttpFault | None:
+        for key in (endpoint, "*"):
+            queue = self._http.get(key)
+            if queue:
+                fault = queue.popleft()
+                self.fired.append(f"http:{endpoint}")
+                return fault
+        return None
+
+    def take_mcs(self, *kinds: str) -> McsFault | None:
+        """The first armed MCS fault of one of *kinds*, removed from the plan."""
+        for fault in self._mcs:
+            if fault.kind in kinds:
+                self._mcs.remove(fault)
+                self.fired.append(f"mcs:{fault.kind}")
+                return fault
+        return None
+
+    def should_drop(self) -> bool:
+        if self._drop_probability and self._random.random() < self._drop_probability:
+            self.fired.append("mcs:drop_randomly")
+            return True
+        return False
+
+    @property
+    def armed(self) -> bool:
+        return any(self._http.values()) or bool(self._mcs)
