@@ -1,0 +1,70 @@
+"""Retry timing shared by registration, senders and the receiver: pure, no sleeping.
+
+``Backoff`` yields exponential delays with full jitter (AWS architecture blog's
+"full jitter": ``uniform(0, min(cap, base * 2**attempt))``), which spreads retries of
+many clients apart.  ``parse_retry_after`` reads an HTTP ``Retry-After`` header (delta
+seconds or an HTTP date).  Callers own the sleeping, so tests can inject a clock.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import email.utils
+import random
+from dataclasses import dataclass, field
+
+__all__ = ["Backoff", "parse_retry_after"]
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter.
+
+    ``next_delay()`` returns the delay before the next attempt and advances;
+    ``reset()`` starts over (after a success or a stable connection).  With
+    ``jitter=False`` the delays are the deterministic upper bounds.
+    """
+
+    base: float = 0.5
+    cap: float = 30.0
+    factor: float = 2.0
+    jitter: bool = True
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+    attempt: int = 0
+
+    def __post_init__(self) -> None:
+        if self.base <= 0 or self.cap < self.base or self.factor < 1:
+            raise ValueError("Backoff needs base > 0, cap >= base and factor >= 1")
+
+    def peek_bound(self) -> float:
+        """The upper bound of the next delay."""
+        return min(self.cap, self.base * self.factor ** min(self.attempt, 64))
+
+    def next_delay(self) -> float:
+        bound = self.peek_bound()
+        self.attempt += 1
+        return self.rng.uniform(0, bound) if self.jitter else bound
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+def parse_retry_after(value: str | None, now: _dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value, or None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=_dt.timezone.utc)
+        now = now or _dt.datetime.now(_dt.timezone.utc)
+        return max(0.0, (when - now).total_seconds())
+    if seconds != seconds or seconds < 0:  # NaN or negative
+        return None
+    return seconds
