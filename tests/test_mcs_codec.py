@@ -1,0 +1,469 @@
+"""The sans-IO MCS codec: mcs.md §11 vectors (whole, byte by byte, with trailing bytes),
+a client⇄server pair, stream/ack bookkeeping, errors and fuzzing."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pullkin.errors import LocalProtocolError, RemoteProtocolError
+from pullkin.mcs import events as ev
+from pullkin.mcs._buffer import encode_varint32
+from pullkin.mcs.codec import McsConnection, Role, State
+from pullkin.proto.mcs_pb2 import DataMessageStanza
+
+ANDROID_ID = 5678901234567890123
+SECURITY_TOKEN = 1234567890123456789
+
+# mcs.md §11, verbatim.
+CLIENT_FIRST_WRITE = bytes.fromhex(
+    "290295010a126368726f6d652d36332e302e333233342e30120f6d63732e616e64726f69642e636f6d1a13353637383930313233343536373839303132332213353637383930313233343536373839303132332a13313233343536373839303132333435363738393218616e64726f69642d34656366383239356230663234346362420b0a066e65775f766312013160007001800102880101"
+)
+SERVER_FIRST_WRITE = bytes.fromhex(
+    "2903560a126368726f6d652d36332e302e333233342e30123735363738393031323334353637383930313233406d63732e616e64726f69642e636f6d2f35363738393031323334353637383930313233300140d1c8a9c3b231"
+)
+HEARTBEAT_PING_3 = bytes.fromhex("00021003")
+EMPTY_HEARTBEAT_ACK = bytes.fromhex("0100")
+CLOSE = bytes.fromhex("0400")
+STREAM_ACK = bytes.fromhex("070a10011a003a04080d1200")
+EMPTY_SELECTIVE_ACK = bytes.fromhex("070a10011a003a04080c1200")
+SELECTIVE_ACK_ONE = bytes.fromhex(
+    "072f10011a003a29080c12250a23303a313433383039383834343334363739362563356461363739666639666437656364"
+)
+PERSISTENT_ID = "0:1438098844346796%c5da679ff9fd7ecd"
+LOGIN = ev.LoginRequest(android_id=ANDROID_ID, security_token=SECURITY_TOKEN)
+JID = f"{ANDROID_ID}@mcs.android.com/{ANDROID_ID}"
+LOGIN_RESPONSE = ev.LoginResponse(
+    id="chrome-63.0.3234.0", jid=JID, server_timestamp_ms=1697190143057
+)
+
+
+def drain(conn: McsConnection) -> list[ev.Event]:
+    events = []
+    while True:
+        event = conn.next_event()
+        if event is ev.NEED_DATA:
+            return events
+        assert not isinstance(event, ev.NeedData)
+        events.append(event)
+        if isinstance(event, ev.ConnectionClosed):
+            return events
+
+
+def feed(conn: McsConnection, data: bytes, mode: str) -> list[ev.Event]:
+    """Feed *data* whole or one byte at a time, collecting every event."""
+    if mode == "whole":
+        conn.receive_data(data)
+        return drain(conn)
+    events = []
+    for i in range(len(data)):
+        conn.receive_data(data[i : i + 1])
+        events += drain(conn)
+    return events
+
+
+def logged_in_client() -> McsConnection:
+    client = McsConnection(Role.CLIENT)
+    client.send(LOGIN)
+    client.receive_data(SERVER_FIRST_WRITE)
+    assert isinstance(client.next_event(), ev.LoginResponse)
+    return client
+
+
+MODES = ["whole", "bytewise"]
+
+
+# --- the §11 vectors -----------------------------------------------------------------
+
+
+def test_varint32_examples() -> None:
+    assert encode_varint32(300).hex() == "ac02"
+    assert encode_varint32(4096).hex() == "8020"
+
+
+def test_client_first_write_is_the_vector() -> None:
+    assert McsConnection(Role.CLIENT).send(LOGIN) == CLIENT_FIRST_WRITE
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_server_decodes_the_login_vector(mode: str) -> None:
+    server = McsConnection(Role.SERVER)
+    [login] = feed(server, CLIENT_FIRST_WRITE, mode)
+    assert login == dataclasses.replace(LOGIN, device_id="android-4ecf8295b0f244cb")
+    assert login.client_id == "chrome-63.0.3234.0"
+    assert login.resolved_device_id == "android-4ecf8295b0f244cb"
+    assert server.state is State.LOGGING_IN
+    assert server.stream_id_in == 1
+
+
+def test_server_first_write_is_the_vector() -> None:
+    server = McsConnection(Role.SERVER)
+    server.receive_data(CLIENT_FIRST_WRITE)
+    server.next_event()
+    assert server.send(LOGIN_RESPONSE) == SERVER_FIRST_WRITE
+    assert server.state is State.OPEN
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_client_decodes_the_login_response_vector(mode: str) -> None:
+    client = McsConnection(Role.CLIENT)
+    client.send(LOGIN)
+    [response] = feed(client, SERVER_FIRST_WRITE, mode)
+    assert response == LOGIN_RESPONSE
+    assert response.ok
+    assert client.state is State.OPEN
+    assert client.peer_version == 41
+    assert client.stream_id_in == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        (HEARTBEAT_PING_3, ev.HeartbeatPing()),
+        (EMPTY_HEARTBEAT_ACK, ev.HeartbeatAck()),
+        (STREAM_ACK, ev.StreamAck()),
+        (EMPTY_SELECTIVE_ACK, ev.SelectiveAck(())),
+        (SELECTIVE_ACK_ONE, ev.SelectiveAck((PERSISTENT_ID,))),
+        (CLOSE, ev.Close()),
+    ],
+)
+def test_post_login_vectors_decode(mode: str, wire: bytes, expected: ev.Event) -> None:
+    client = logged_in_client()
+    assert feed(client, wire, mode) == [expected]
+    assert client.stream_id_in == 2
+
+
+@pytest.mark.parametrize(
+    "wire", [HEARTBEAT_PING_3, EMPTY_HEARTBEAT_ACK, STREAM_ACK, SELECTIVE_ACK_ONE, CLOSE]
+)
+def test_vector_with_trailing_bytes_keeps_the_rest(wire: bytes) -> None:
+    client = logged_in_client()
+    client.receive_data(wire + HEARTBEAT_PING_3[:3])
+    assert len(drain(client)) == 1
+    if client.state is State.OPEN:
+        client.receive_data(HEARTBEAT_PING_3[3:])
+        assert drain(client) == [ev.HeartbeatPing()]
+
+
+def test_login_response_and_first_frame_in_one_chunk() -> None:
+    client = McsConnection(Role.CLIENT)
+    client.send(LOGIN)
+    client.receive_data(SERVER_FIRST_WRITE + EMPTY_SELECTIVE_ACK + HEARTBEAT_PING_3)
+    assert drain(client) == [LOGIN_RESPONSE, ev.SelectiveAck(()), ev.HeartbeatPing()]
+    assert client.stream_id_in == 3
+
+
+def test_heartbeat_ping_carries_last_stream_id_as_in_the_vector() -> None:
+    client = logged_in_client()
+    client.receive_data(EMPTY_SELECTIVE_ACK + EMPTY_HEARTBEAT_ACK)
+    drain(client)
+    assert client.send(ev.HeartbeatPing()) == HEARTBEAT_PING_3
+
+
+def test_stream_ack_is_the_vector_plus_last_stream_id() -> None:
+    client = logged_in_client()
+    client.receive_data(EMPTY_SELECTIVE_ACK + EMPTY_HEARTBEAT_ACK)
+    drain(client)
+    body = STREAM_ACK[2:] + bytes.fromhex("5003")  # field 10 = 3
+    assert client.send(ev.StreamAck()) == bytes((7, len(body))) + body
+
+
+def test_selective_ack_encodes_like_the_vector() -> None:
+    server = McsConnection(Role.SERVER)
+    server.receive_data(CLIENT_FIRST_WRITE)
+    server.next_event()
+    server.send(LOGIN_RESPONSE)
+    wire = server.send(ev.SelectiveAck((PERSISTENT_ID,)))
+    body = SELECTIVE_ACK_ONE[2:] + bytes.fromhex("5001")
+    assert wire == bytes((7, len(body))) + body
+
+
+def test_login_request_options() -> None:
+    login = ev.LoginRequest(
+        android_id=1,
+        security_token=2,
+        persistent_ids=("a", "b"),
+        heartbeat_interval_ms=60_000,
+        heartbeat_stat_ms=30_000,
+    )
+    server = McsConnection(Role.SERVER)
+    server.receive_data(McsConnection(Role.CLIENT).send(login))
+    assert server.next_event() == dataclasses.replace(login, device_id="android-1")
+
+
+# --- a client ⇄ server pair ---------------------------------------------------------
+
+
+def stanza(n: int) -> DataMessageStanza:
+    return DataMessageStanza(
+        **{"from": "424242"},
+        category="org.chromium.linux",
+        persistent_id=f"0:{n:016d}%0123456789abcdef",
+        raw_data=bytes(100),
+    )
+
+
+def pump(src: bytes, dst: McsConnection) -> list[ev.Event]:
+    dst.receive_data(src)
+    return drain(dst)
+
+
+def test_pair_login_thousand_messages_heartbeats_and_close() -> None:
+    client, server = McsConnection(Role.CLIENT), McsConnection(Role.SERVER)
+    [login] = pump(client.send(LOGIN), server)
+    assert isinstance(login, ev.LoginRequest)
+    [response] = pump(server.send(ev.LoginResponse(id=login.client_id, jid=JID)), client)
+    assert isinstance(response, ev.LoginResponse)
+    delivered: list[str] = []
+    confirmed_by_server: list[str] = []
+    for batch in range(100):
+        wire = b"".join(server.send(ev.DataMessage(stanza(batch * 10 + i))) for i in range(10))
+        for event in pump(wire, client):
+            assert isinstance(event, ev.DataMessage)
+            delivered.append(event.stanza.persistent_id)
+            client.message_done(event.stream_index)
+        assert client.ack_due
+        [ack] = pump(client.send(ev.StreamAck()), server)
+        assert ack == ev.StreamAck()
+        assert not client.ack_due
+        confirmed_by_server += server.take_confirmed()
+        if batch % 25 == 0:
+            assert pump(client.send(ev.HeartbeatPing()), server) == [ev.HeartbeatPing()]
+            assert pump(server.send(ev.HeartbeatAck()), client) == [ev.HeartbeatAck()]
+    assert delivered == [stanza(n).persistent_id for n in range(1000)]
+    assert confirmed_by_server == delivered
+    # The server's packets acknowledge the client's StreamAcks: the client forgets ids.
+    pump(server.send(ev.HeartbeatPing()), client)
+    assert client.take_confirmed() == delivered
+    assert pump(server.send(ev.Close()), client) == [ev.Close()]
+    assert client.state is State.CLOSED
+    assert server.state is State.CLOSED
+    client.receive_data(b"")
+    assert client.next_event() == ev.ConnectionClosed()
+
+
+def test_login_persistent_ids_are_confirmed_by_the_login_response() -> None:
+    client = McsConnection(Role.CLIENT)
+    client.send(ev.LoginRequest(android_id=1, security_token=2, persistent_ids=("x", "y")))
+    client.receive_data(SERVER_FIRST_WRITE)
+    client.next_event()
+    assert client.take_confirmed() == ["x", "y"]
+    assert client.take_confirmed() == []
+
+
+def test_ack_never_passes_a_message_still_being_handled() -> None:
+    client, server = McsConnection(Role.CLIENT), McsConnection(Role.SERVER)
+    pump(client.send(LOGIN), server)
+    pump(server.send(LOGIN_RESPONSE), client)
+    wire = b"".join(server.send(ev.DataMessage(stanza(n))) for n in range(3))
+    first, second, third = pump(wire, client)
+    assert isinstance(first, ev.DataMessage)
+    assert isinstance(second, ev.DataMessage)
+    assert isinstance(third, ev.DataMessage)
+    client.message_done(first.stream_index)
+    client.message_done(third.stream_index)
+    assert client.ack_position == second.stream_index - 1
+    pump(client.send(ev.HeartbeatPing()), server)
+    assert server.take_confirmed() == [stanza(0).persistent_id]
+    client.message_done(second.stream_index)
+    pump(client.send(ev.StreamAck()), server)
+    assert server.take_confirmed() == [stanza(1).persistent_id, stanza(2).persistent_id]
+
+
+def test_immediate_ack_makes_an_ack_due_at_once() -> None:
+    client, server = McsConnection(Role.CLIENT), McsConnection(Role.SERVER)
+    pump(client.send(LOGIN), server)
+    pump(server.send(LOGIN_RESPONSE), client)
+    urgent = stanza(1)
+    urgent.immediate_ack = True
+    [message] = pump(server.send(ev.DataMessage(urgent)), client)
+    assert isinstance(message, ev.DataMessage)
+    assert not client.ack_due  # not handled yet
+    client.message_done(message.stream_index)
+    assert client.ack_due
+
+
+def test_login_error_closes_the_connection() -> None:
+    client, server = McsConnection(Role.CLIENT), McsConnection(Role.SERVER)
+    pump(client.send(LOGIN), server)
+    refusal = ev.LoginResponse(id="x", error_code=401, error_message="bad token")
+    [response] = pump(server.send(refusal), client)
+    assert isinstance(response, ev.LoginResponse)
+    assert not response.ok
+    assert response.error_message == "bad token"
+    assert client.state is State.CLOSED
+    assert server.state is State.CLOSED
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("wire", "message"),
+    [
+        (bytes([40]) + SERVER_FIRST_WRITE[1:], "unsupported MCS version 40"),
+        (SERVER_FIRST_WRITE + bytes.fromhex("08ffffffffff01"), "within 5 bytes"),
+        (SERVER_FIRST_WRITE + bytes.fromhex("08ffffffff7f"), "exceeds 32 bits"),
+        (SERVER_FIRST_WRITE + bytes.fromhex("1000"), "unknown MCS tag 16"),
+        (SERVER_FIRST_WRITE + bytes.fromhex("0880808001"), "over the"),
+        (SERVER_FIRST_WRITE + bytes.fromhex("080100"), "does not parse"),
+        (SERVER_FIRST_WRITE + bytes.fromhex("0a00"), "required field"),
+        (SERVER_FIRST_WRITE + bytes.fromhex("0802" + "1a00"), "required field"),
+        (bytes([41]) + HEARTBEAT_PING_3, "first packet must be the login"),
+        (SERVER_FIRST_WRITE + SERVER_FIRST_WRITE[1:], "second LoginResponse"),
+    ],
+)
+def test_malformed_input_raises_remote_protocol_error(wire: bytes, message: str) -> None:
+    client = McsConnection(Role.CLIENT)
+    client.send(LOGIN)
+    client.receive_data(wire)
+    with pytest.raises(RemoteProtocolError, match=message):
+        drain(client)
+    with pytest.raises(RemoteProtocolError):  # the connection stays dead
+        client.next_event()
+    assert client.state is State.ERROR
+
+
+def test_version_38_is_accepted_like_chrome() -> None:
+    client = McsConnection(Role.CLIENT)
+    client.send(LOGIN)
+    client.receive_data(bytes([38]) + SERVER_FIRST_WRITE[1:])
+    assert isinstance(client.next_event(), ev.LoginResponse)
+
+
+def test_server_requires_version_41() -> None:
+    server = McsConnection(Role.SERVER)
+    server.receive_data(bytes([42]) + CLIENT_FIRST_WRITE[1:])
+    with pytest.raises(RemoteProtocolError, match="version 42"):
+        server.next_event()
+
+
+def test_frame_over_the_limit_fails_before_the_body_arrives() -> None:
+    client = McsConnection(Role.CLIENT, max_frame_size=4096)
+    client.send(LOGIN)
+    client.receive_data(SERVER_FIRST_WRITE + bytes.fromhex("08812000"))  # 4097 bytes
+    with pytest.raises(RemoteProtocolError, match="4097 bytes"):
+        drain(client)
+
+
+def test_unhandled_known_tags_are_surfaced_not_fatal() -> None:
+    client = logged_in_client()
+    client.receive_data(bytes.fromhex("0f03616263") + HEARTBEAT_PING_3)
+    assert drain(client) == [ev.UnhandledFrame(15, b"abc"), ev.HeartbeatPing()]
+
+
+def test_stream_error_and_other_iq_decode() -> None:
+    server = McsConnection(Role.SERVER)
+    server.receive_data(CLIENT_FIRST_WRITE)
+    server.next_event()
+    server.send(LOGIN_RESPONSE)
+    wire = server.send(ev.StreamError("overload", "try later"))
+    wire += server.send(ev.Iq(type=0, id="q1", extension_id=99, extension_data=b"z"))
+    client = McsConnection(Role.CLIENT)
+    client.send(LOGIN)
+    client.receive_data(SERVER_FIRST_WRITE + wire)
+    assert drain(client)[1:] == [
+        ev.StreamError("overload", "try later"),
+        ev.Iq(type=0, id="q1", extension_id=99, extension_data=b"z"),
+    ]
+
+
+def test_eof_between_frames_and_mid_frame() -> None:
+    client = logged_in_client()
+    client.receive_data(b"")
+    assert client.next_event() == ev.ConnectionClosed()
+    assert client.state is State.CLOSED
+    broken = logged_in_client()
+    broken.receive_data(HEARTBEAT_PING_3[:2])
+    broken.receive_data(b"")
+    with pytest.raises(RemoteProtocolError, match="middle of a frame"):
+        broken.next_event()
+
+
+def test_local_misuse_raises_local_protocol_error() -> None:
+    client = McsConnection(Role.CLIENT)
+    with pytest.raises(LocalProtocolError, match="cannot send HeartbeatPing while idle"):
+        client.send(ev.HeartbeatPing())
+    with pytest.raises(LocalProtocolError):
+        client.send(LOGIN_RESPONSE)
+    client.send(LOGIN)
+    with pytest.raises(LocalProtocolError, match="LoginRequest"):
+        client.send(LOGIN)
+    opened = logged_in_client()
+    opened.send(ev.Close())
+    with pytest.raises(LocalProtocolError, match="closed"):
+        opened.send(ev.HeartbeatPing())
+    server = McsConnection(Role.SERVER)
+    with pytest.raises(LocalProtocolError):
+        server.send(ev.DataMessage(stanza(1)))
+    with pytest.raises(LocalProtocolError, match="required"):
+        logged_in_client().send(ev.DataMessage(DataMessageStanza(category="x")))
+
+
+# --- fuzzing ---------------------------------------------------------------------------
+
+
+def chunks(data: bytes, cuts: list[int]) -> Iterator[bytes]:
+    start = 0
+    for cut in sorted(cut % (len(data) + 1) for cut in cuts):
+        yield data[start:cut]
+        start = cut
+    yield data[start:]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    garbage=st.binary(max_size=200),
+    cuts=st.lists(st.integers(min_value=0), max_size=6),
+    eof=st.booleans(),
+)
+def test_fuzzed_bytes_after_login_yield_only_events_or_remote_protocol_error(
+    garbage: bytes, cuts: list[int], eof: bool
+) -> None:
+    client = McsConnection(Role.CLIENT, max_frame_size=4096)
+    client.send(LOGIN)
+    try:
+        for chunk in chunks(SERVER_FIRST_WRITE + garbage, cuts):
+            if chunk:
+                client.receive_data(chunk)
+            for event in drain(client):
+                assert isinstance(event, ev.Event)
+        if eof:
+            client.receive_data(b"")
+            drain(client)
+    except RemoteProtocolError:
+        assert client.state is State.ERROR
+
+
+@settings(max_examples=300, deadline=None)
+@given(garbage=st.binary(max_size=120))
+def test_fuzzed_bytes_at_a_server_yield_only_events_or_remote_protocol_error(
+    garbage: bytes,
+) -> None:
+    server = McsConnection(Role.SERVER, max_frame_size=4096)
+    server.receive_data(bytes([41]) + garbage)
+    try:
+        for event in drain(server):
+            assert isinstance(event, ev.Event)
+    except RemoteProtocolError:
+        assert server.state is State.ERROR
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    frames=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=15), st.binary(max_size=40)), max_size=8
+    )
+)
+def test_fuzzed_well_framed_packets_of_known_tags(frames: list[tuple[int, bytes]]) -> None:
+    client = logged_in_client()
+    client.receive_data(b"".join(bytes([tag]) + encode_varint32(len(b)) + b for tag, b in frames))
+    try:
+        drain(client)
+    except RemoteProtocolError:
+        assert client.state is State.ERROR
