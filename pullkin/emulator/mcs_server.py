@@ -1,36 +1,297 @@
-"""The emulated MCS server (TLS, codec in SERVER role).  (Being written: issue 4.)"""
+"""The emulated MCS server: TLS, ``McsConnection`` in the SERVER role, mailboxes.
+
+Theory of operation (mcs.md §12).  A connection must open with version 41 and a
+LoginRequest whose user/auth_token belong to a checked-in device; otherwise it gets a
+LoginResponse with an error and is closed.  After a good login the server drops from
+the device's mailbox every id the client lists in ``received_persistent_id``, then
+writes every pending message (unconfirmed ones again: that is redelivery) and from then
+on each new one as it arrives — woken by the mailbox, never polling.  A message leaves
+the mailbox when the client confirms it: a ``last_stream_id_received`` covering it, a
+SelectiveAck naming it, or the next login's ``received_persistent_id``.  Client pings
+are answered; the server can ping too (``ping_interval``).  Fault plans from
+``emu.faults`` make it close, stall, duplicate or garble on purpose.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import ssl
+import time
 from typing import TYPE_CHECKING
+
+from pullkin.errors import ProtocolError
+from pullkin.mcs import events as ev
+from pullkin.mcs.codec import McsConnection, Role
+from pullkin.proto import mcs_pb2
 
 if TYPE_CHECKING:
     from pullkin.emulator._facade import Emulator
 
+__all__ = ["McsServer"]
+
+log = logging.getLogger(__name__)
+
+_LOGIN_TIMEOUT = 30.0  # Chrome's read timeout (mcs.md §2)
+_READ_SIZE = 1 << 16
+_AUTH_FAILED = 401  # error code of a refused login (the real value is UNCERTAIN)
+
+
+class _Closing(Exception):
+    """Internal: a fault plan or the peer ended the session."""
+
 
 class McsServer:
-    """Placeholder: listens, but does not speak MCS yet."""
+    """Listens on one TLS port; one ``_Session`` per connected device."""
 
     def __init__(self, emu: Emulator, ssl_context: ssl.SSLContext) -> None:
         self._emu = emu
         self._ssl = ssl_context
         self._server: asyncio.base_events.Server | None = None
+        self._host = ""
         self.port = 0
+        self.sessions: dict[int, _Session] = {}
+        self._all: set[_Session] = set()
+        #: Server-initiated HeartbeatPing interval (None: only answer the client's).
+        self.ping_interval: float | None = None
+        #: ``heartbeat_config.interval_ms`` put in LoginResponses (None: omitted).
+        self.heartbeat_interval_ms: int | None = None
+        self.logins = 0
 
     async def start(self, host: str, port: int) -> None:
-        self._server = await asyncio.start_server(self._session, host, port, ssl=self._ssl)
+        self._host = host
+        self._server = await asyncio.start_server(
+            self._accept, host, port, ssl=self._ssl, ssl_handshake_timeout=10
+        )
         self.port = int(self._server.sockets[0].getsockname()[1])
 
-    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.close()
-
     async def restart(self) -> None:
+        """Drop every connection and listen again on the same port."""
         await self.aclose()
+        await self.start(self._host, self.port)
 
     async def aclose(self) -> None:
         if self._server is not None:
             self._server.close()
+        for session in list(self._all):
+            session.abort()
+        if self._server is not None:
             await self._server.wait_closed()
             self._server = None
+
+    def connected(self, android_id: int) -> bool:
+        return android_id in self.sessions
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = _Session(self, self._emu, reader, writer)
+        self._all.add(session)
+        try:
+            await session.run()
+        except (ProtocolError, _Closing, OSError, asyncio.TimeoutError) as exc:
+            log.debug("MCS session ended: %s", exc)
+        finally:
+            self._all.discard(session)
+            if session.android_id is not None and self.sessions.get(session.android_id) is session:
+                del self.sessions[session.android_id]
+            await session.close()
+
+
+class _Session:
+    """One device connection."""
+
+    def __init__(
+        self,
+        server: McsServer,
+        emu: Emulator,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        self._server = server
+        self._emu = emu
+        self._reader = reader
+        self._writer = writer
+        self._conn = McsConnection(Role.SERVER)
+        self.android_id: int | None = None
+        self._sent: set[str] = set()
+        self._frames_left: int | None = None
+        self._ignore_pings = False
+        self._wake: asyncio.Event | None = None
+
+    def abort(self) -> None:
+        """Drop the connection at once (the session's reads then see EOF)."""
+        self._writer.transport.abort()
+
+    async def close(self) -> None:
+        if self._wake is not None and self.android_id is not None:
+            self._emu.mailboxes.detach(self.android_id, self._wake)
+        self._writer.close()
+        with contextlib.suppress(Exception):
+            await self._writer.wait_closed()
+
+    # --- login ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        login = await asyncio.wait_for(self._read_login(), _LOGIN_TIMEOUT)
+        if not self._accept_login(login):
+            return
+        faults = self._emu.faults
+        if faults.take_mcs("close_after_login") is not None:
+            raise _Closing("fault: close after login")
+        closing = faults.take_mcs("close_after_frames")
+        if closing is not None:
+            self._frames_left = closing.frames
+        self._ignore_pings = faults.take_mcs("ignore_pings") is not None
+        await self._garble_if_planned()
+        self._wake = self._emu.mailboxes.attach(login.android_id)
+        pinger = self._start_pinger()
+        try:
+            await self._serve()
+        finally:
+            if pinger is not None:
+                pinger.cancel()
+
+    async def _read_login(self) -> ev.LoginRequest:
+        while True:
+            data = await self._reader.read(_READ_SIZE)
+            self._conn.receive_data(data)
+            event = self._conn.next_event()
+            if isinstance(event, ev.LoginRequest):
+                return event
+            if event is not ev.NEED_DATA:
+                raise _Closing(f"connection ended before login ({type(event).__name__})")
+
+    def _accept_login(self, login: ev.LoginRequest) -> bool:
+        emu = self._emu
+        refused = emu.faults.take_mcs("reject_login") is not None
+        if refused or not emu.state.check_device(login.android_id, login.security_token):
+            response = ev.LoginResponse(
+                id=login.client_id, error_code=_AUTH_FAILED, error_message="Unauthorized device"
+            )
+            self._writer.write(self._conn.send(response))
+            log.info("MCS login refused for android_id %d", login.android_id)
+            return False
+        previous = self._server.sessions.get(login.android_id)
+        if previous is not None:
+            previous.abort()  # one connection per device, like the real service
+        self.android_id = login.android_id
+        self._server.sessions[login.android_id] = self
+        self._server.logins += 1
+        emu.mailboxes.confirm(login.android_id, login.persistent_ids)
+        jid = f"{login.android_id}@mcs.android.com/{login.android_id}"
+        response = ev.LoginResponse(
+            id=login.client_id,
+            jid=jid,
+            server_timestamp_ms=int(time.time() * 1000),
+            heartbeat_interval_ms=self._server.heartbeat_interval_ms,
+        )
+        # Observed real traffic: LoginResponse, then an empty SelectiveAck IQ (mcs.md §10).
+        self._writer.write(self._conn.send(response) + self._conn.send(ev.SelectiveAck(())))
+        return True
+
+    async def _garble_if_planned(self) -> None:
+        faults = self._emu.faults
+        if faults.take_mcs("malformed") is not None:
+            self._writer.write(b"\x08\x02\x1a\x00")  # DataMessageStanza missing category
+            await self._writer.drain()
+        if faults.take_mcs("unknown_tag") is not None:
+            self._writer.write(b"\x10\x00")
+            await self._writer.drain()
+
+    def _start_pinger(self) -> asyncio.Task[None] | None:
+        if self._server.ping_interval is None:
+            return None
+        return asyncio.create_task(self._ping_loop(self._server.ping_interval))
+
+    async def _ping_loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self._writer.write(self._conn.send(ev.HeartbeatPing()))
+
+    # --- the open connection ------------------------------------------------------------
+
+    async def _serve(self) -> None:
+        reading = asyncio.create_task(self._read_loop())
+        try:
+            while not reading.done():
+                assert self._wake is not None
+                waiting = asyncio.create_task(self._wake.wait())
+                await asyncio.wait({reading, waiting}, return_when=asyncio.FIRST_COMPLETED)
+                if waiting.done():
+                    self._wake.clear()
+                    await self._deliver()
+                else:
+                    waiting.cancel()
+            reading.result()
+        finally:
+            reading.cancel()
+
+    async def _read_loop(self) -> None:
+        while True:
+            data = await self._reader.read(_READ_SIZE)
+            self._conn.receive_data(data)
+            while True:
+                event = self._conn.next_event()
+                if event is ev.NEED_DATA:
+                    break
+                self._on_event(event)
+            self._confirm()
+            if not data:
+                return
+
+    def _on_event(self, event: ev.Event | ev.NeedData) -> None:
+        if isinstance(event, ev.HeartbeatPing):
+            if not self._ignore_pings:
+                self._writer.write(self._conn.send(ev.HeartbeatAck()))
+        elif isinstance(event, ev.SelectiveAck):
+            assert self.android_id is not None
+            self._emu.mailboxes.confirm(self.android_id, event.ids)
+        elif isinstance(event, ev.StreamAck):
+            self._confirm()
+            self._writer.write(self._conn.send(ev.StreamAck()))
+        elif isinstance(event, ev.DataMessage):
+            self._conn.message_done(event.stream_index)  # upstream: accepted at once
+        elif isinstance(event, ev.Close | ev.ConnectionClosed):
+            raise _Closing(f"client sent {type(event).__name__}")
+
+    def _confirm(self) -> None:
+        confirmed = self._conn.take_confirmed()
+        if confirmed and self.android_id is not None:
+            self._emu.mailboxes.confirm(self.android_id, confirmed)
+
+    async def _deliver(self) -> None:
+        assert self.android_id is not None
+        mailboxes = self._emu.mailboxes
+        for item in mailboxes.pending(self.android_id):
+            if item.persistent_id in self._sent:
+                continue
+            await self._write_message(item.stanza)
+            self._sent.add(item.persistent_id)
+            mailboxes.record_delivery(self.android_id, item.persistent_id)
+        await self._writer.drain()
+
+    async def _write_message(self, stanza: mcs_pb2.DataMessageStanza) -> None:
+        faults = self._emu.faults
+        delay = faults.take_mcs("delay")
+        if delay is not None:
+            await asyncio.sleep(delay.seconds)
+        frame = self._conn.send(ev.DataMessage(stanza))
+        if faults.should_drop():
+            raise _Closing("fault: random drop")
+        if faults.take_mcs("close_mid_frame") is not None:
+            self._writer.write(frame[: len(frame) // 2])
+            await self._writer.drain()
+            raise _Closing("fault: close mid-frame")
+        self._count_frame()
+        self._writer.write(frame)
+        if faults.take_mcs("duplicate") is not None:
+            self._count_frame()
+            self._writer.write(self._conn.send(ev.DataMessage(stanza)))
+
+    def _count_frame(self) -> None:
+        """``close_after_frames`` counts data frames written after the login."""
+        if self._frames_left is None:
+            return
+        if self._frames_left <= 0:
+            raise _Closing("fault: close after frames")
+        self._frames_left -= 1
