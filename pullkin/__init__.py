@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from pullkin.core import PullkinCore
 from pullkin.endpoints import DEFAULT_VAPID_KEY, Endpoints
 from pullkin.models import (
     AppCredentials,
@@ -35,5 +36,7 @@ __all__ = [
     "FirebaseInstallation",
     "Message",
     "Notification",
+    # registration
+    "PullkinCore",
     "__version__",
 ]

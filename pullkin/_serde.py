@@ -2,7 +2,7 @@
 
 One small mechanism instead of a hand-written ``from_dict`` per model: the dataclass
 annotations are the schema.  Supported field types: ``str``, ``int``, ``float``,
-``bool``, ``datetime`` (ISO 8601 text), ``X | None``, ``dict[str, X]``,
+``bool``, ``bytes`` (base64url text), ``datetime`` (ISO 8601 text), ``X | None``, ``dict[str, X]``,
 ``list[X]``/``tuple[X, ...]``, ``Any``, ``Literal[...]`` and nested dataclasses.
 """
 
@@ -16,6 +16,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar, Union
 
+from pullkin._b64 import b64decode_any, b64url_encode
 from pullkin.errors import ConfigError
 
 T = TypeVar("T")
@@ -29,6 +30,8 @@ def to_dict(obj: Any) -> Any:
         return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, _dt.datetime):
         return obj.isoformat()
+    if isinstance(obj, bytes):
+        return b64url_encode(obj)
     if isinstance(obj, Mapping):
         return {key: to_dict(value) for key, value in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -134,6 +137,15 @@ def _decode_scalar(tp: Any, value: Any, path: str) -> Any:
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
+    elif tp is bytes:
+        if isinstance(value, bytes):
+            return value
+        if isinstance(value, str):
+            try:
+                return b64decode_any(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{path} must be base64url text")
     elif tp is _dt.datetime:
         if isinstance(value, _dt.datetime):
             return value

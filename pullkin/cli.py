@@ -19,7 +19,9 @@ from pullkin.errors import ConfigError, PullkinError
 __all__ = ["main"]
 
 # name -> one-line help; the module pullkin.commands.<name> does the rest.
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "register": "register an app and print its FCM token",
+}
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 

@@ -96,9 +96,11 @@ class Endpoints:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (without the SSL context, which is not serialisable)."""
-        data = dataclasses.asdict(self)
-        del data["ssl_context"]
-        return data
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "ssl_context"
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, ca_path: str | None = None) -> Endpoints:

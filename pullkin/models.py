@@ -276,8 +276,11 @@ class Message(_Model):
     """One received push, as handlers see it.
 
     ``data`` is the sender's string map; ``raw`` what it was parsed from (the
-    decrypted JSON of a web registration, or the app_data of an Android-app one).
-    ``sent_at`` is when the sender sent it, if known.
+    decrypted JSON of a web registration, or the app_data of an Android-app one);
+    ``payload`` the decrypted bytes of an encrypted message (a plain Web Push body
+    need not be JSON).  ``sent_at`` is when the sender sent it, if known.
+    ``message_type`` is None for a normal message, or the special type FCM sent
+    (``deleted_messages``: the server dropped pending messages for this device).
     """
 
     notification: Notification | None = None
@@ -288,6 +291,8 @@ class Message(_Model):
     collapse_key: str | None = None
     sent_at: _dt.datetime | None = None
     persistent_id: str | None = None
+    message_type: str | None = None
+    payload: bytes | None = field(default=None, repr=False)
     raw: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

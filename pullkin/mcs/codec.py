@@ -176,9 +176,8 @@ class McsConnection:
             ) from None
         if message is not None and not message.IsInitialized():
             # proto2 required fields: Chrome's parser rejects such a frame too.
-            missing = ", ".join(message.FindInitializationErrors())
             raise RemoteProtocolError(
-                f"{TAG_NAMES[tag]} frame does not parse: required field(s) missing: {missing}"
+                f"{TAG_NAMES[tag]} frame does not parse: {_missing_fields(message)}"
             )
         self._check_receive_order(event)
         self._account_incoming(event, message)
@@ -191,9 +190,8 @@ class McsConnection:
         except DecodeError as exc:
             raise RemoteProtocolError(f"DataMessageStanza does not parse: {exc}") from None
         if not stanza.IsInitialized():
-            missing = ", ".join(stanza.FindInitializationErrors())
             raise RemoteProtocolError(
-                f"DataMessageStanza frame does not parse: required field(s) missing: {missing}"
+                f"DataMessageStanza frame does not parse: {_missing_fields(stanza)}"
             )
         index = self.stream_id_in = self.stream_id_in + 1
         last = stanza.last_stream_id_received
@@ -363,6 +361,12 @@ class McsConnection:
 
 
 _parse_data_message = mcs_pb2.DataMessageStanza.FromString
+
+
+def _missing_fields(message: Any) -> str:
+    find = getattr(message, "FindInitializationErrors", None)
+    missing = ", ".join(find()) if find is not None else "?"
+    return f"required field(s) missing: {missing}"
 
 
 def _frame(tag: int, body: bytes) -> bytes:

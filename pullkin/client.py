@@ -1,0 +1,446 @@
+"""``Pullkin``: registered apps, handlers, and the sessions that feed them.
+
+Apps that share a check-in (android_id) share one MCS connection, as in Chrome; each
+incoming message is routed to its app by ``subtype`` (web) or ``category`` (Android
+app).  Each app has a queue and ``concurrency`` workers (1 by default, which keeps
+the app's messages in order).  A worker decrypts and parses the message, runs every
+matching handler — async ones on the event loop, sync ones in a worker thread so
+they never stall heartbeats — and then tells the session the message is done, which
+lets it be saved and acknowledged.  A failing handler is logged with the message id
+and does not stop anything; an undecryptable message is reported to ``on_error`` and
+acknowledged so it is not redelivered forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import anyio
+
+from pullkin._ledger import IdLedger
+from pullkin.core import PullkinCore
+from pullkin.dispatch import Filter, Handler, Route, Router, accept_all
+from pullkin.errors import ConfigError, DecryptionError, LoginError, PullkinError
+from pullkin.mcs import events as ev
+from pullkin.models import AppCredentials, FirebaseConfig, Message
+from pullkin.payload import build_message
+from pullkin.proto.mcs_pb2 import DataMessageStanza
+from pullkin.receiver import Device, DeviceSession, SessionConfig, SessionState, SessionStats
+from pullkin.store import CredentialStore
+
+__all__ = ["ErrorHandler", "Pullkin"]
+
+log = logging.getLogger(__name__)
+
+ErrorHandler = Callable[[Exception, DataMessageStanza | None], Any]
+_H = TypeVar("_H", bound=Handler)
+_E = TypeVar("_E", bound=ErrorHandler)
+_STATE_ORDER = (
+    SessionState.BACKING_OFF,
+    SessionState.CONNECTING,
+    SessionState.CONNECTED,
+    SessionState.STOPPED,
+)
+
+
+@dataclass(eq=False)
+class _App:
+    key: str
+    credentials: AppCredentials
+    ledger: IdLedger
+    queue: asyncio.Queue[tuple[DeviceSession, ev.DataMessage]] = field(
+        default_factory=asyncio.Queue
+    )
+    workers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def android_id(self) -> int:
+        return self.credentials.gcm.android_id
+
+
+class _DeviceHooks:
+    """The client's side of one DeviceSession (see ``receiver.SessionHooks``)."""
+
+    def __init__(self, client: Pullkin, android_id: int) -> None:
+        self._client = client
+        self.android_id = android_id
+
+    def apps(self) -> list[_App]:
+        return [a for a in self._client._apps.values() if a.android_id == self.android_id]
+
+    def route(self, stanza: DataMessageStanza) -> _App | None:
+        apps = self.apps()
+        subtype = next((i.value for i in stanza.app_data if i.key == "subtype"), None)
+        for app in apps:
+            gcm = app.credentials.gcm
+            if (subtype and gcm.app_id == subtype) or (
+                not subtype and gcm.app_name == stanza.category
+            ):
+                return app
+        return apps[0] if len(apps) == 1 else None
+
+    def deliver(self, session: DeviceSession, app: Any, message: ev.DataMessage) -> None:
+        app.queue.put_nowait((session, message))
+
+    def ledgers(self) -> list[IdLedger]:
+        return [app.ledger for app in self.apps()]
+
+    async def persist(self) -> None:
+        await self._client._persist()
+
+    async def reauthenticate(self, error: LoginError) -> Device:
+        device = await self._client._reauthenticate(self.android_id, error)
+        self._client._move_session(self.android_id, device.android_id)
+        self.android_id = device.android_id
+        return device
+
+    def report(self, error: Exception, stanza: DataMessageStanza | None) -> None:
+        self._client._report(error, stanza)
+
+
+class Pullkin(PullkinCore):
+    """Receive pushes for one or more registered apps.  See the module docstring."""
+
+    def __init__(
+        self,
+        *args: Any,
+        store: CredentialStore | None = None,
+        credentials_path: str | Path | None = None,
+        window: int = 10_000,
+        concurrency: int = 1,
+        session_config: SessionConfig | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if store is not None and credentials_path is not None:
+            raise ConfigError("pass either store= or credentials_path=, not both")
+        if credentials_path is not None:
+            store = CredentialStore.open(credentials_path, window=window)
+        if concurrency < 1:
+            raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
+        self.store = store
+        self.window = window
+        self.concurrency = concurrency
+        self.session_config = session_config or SessionConfig()
+        self._router = Router()
+        self._error_handlers: list[ErrorHandler] = []
+        self._apps: dict[str, _App] = {}
+        self._sessions: dict[int, tuple[DeviceSession, asyncio.Task[None]]] = {}
+        self._listeners: list[tuple[str | None, asyncio.Queue[Message]]] = []
+        self._persist_lock = asyncio.Lock()
+        self._stopped = asyncio.Event()
+        self._background: set[asyncio.Future[Any]] = set()
+
+    def __repr__(self) -> str:
+        return f"<Pullkin apps={len(self._apps)} state={self.state.value}>"
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+        await super().__aexit__(exc_type, exc, tb)
+
+    # --- handlers ---------------------------------------------------------------------
+
+    def on_notification(self, handler_filter: Filter = accept_all) -> Callable[[_H], _H]:
+        """Decorate a sync or async ``handler(message, stanza)`` run for every message
+        *handler_filter* accepts."""
+
+        def register(handler: _H) -> _H:
+            self._router.add(handler, handler_filter)
+            return handler
+
+        return register
+
+    def on_error(self, handler: _E) -> _E:
+        """Decorate ``handler(error, stanza_or_None)``: undecryptable or unroutable
+        messages, and permanent failures that stop a session."""
+        self._error_handlers.append(handler)
+        return handler
+
+    # --- apps ----------------------------------------------------------------------------
+
+    async def add_app(
+        self,
+        sender_id: str,
+        credentials: AppCredentials,
+        persistent_ids: set[str] | None = None,
+    ) -> None:
+        """Receive for *credentials* (stored under *sender_id* when a store is set)."""
+        sender_id = str(sender_id)
+        stored = self.store.persistent_state(sender_id) if self.store else ([], [])
+        handled = [*stored[0], *(persistent_ids or ())]
+        unconfirmed = [*stored[1], *(persistent_ids or ())]
+        ledger = IdLedger(self.window, handled, unconfirmed)
+        app = _App(sender_id, credentials, ledger)
+        previous = self._apps.get(sender_id)
+        if previous is not None:
+            self._stop_workers(previous)
+        self._apps[sender_id] = app
+        if self.store is not None and self.store.get(sender_id) != credentials:
+            await anyio.to_thread.run_sync(self.store.put, sender_id, credentials)
+        if self._sessions:
+            self._start_app(app)
+
+    async def register_app(self, config: FirebaseConfig, *, retries: int = 5) -> AppCredentials:
+        """Reuse the stored registration of *config* (refreshed if due) or register,
+        store and add it.  The token to give senders is ``credentials.fcm.token``."""
+        stored = self.store.get(config.sender_id) if self.store else None
+        if stored is not None:
+            credentials = await self.refresh(stored, retries=retries)
+        else:
+            credentials = await super().register_app(config, retries=retries)
+        await self.add_app(config.sender_id, credentials)
+        return credentials
+
+    def apps(self) -> dict[str, AppCredentials]:
+        return {key: app.credentials for key, app in self._apps.items()}
+
+    # --- running ----------------------------------------------------------------------------
+
+    async def run(self, sender_ids: list[str] | None = None, timer: float = 0.05) -> None:
+        """Receive until :meth:`stop`.  Event driven: *timer* is accepted for
+        compatibility with the old Pullkin API and never used to poll."""
+        del timer
+        self._start(sender_ids)
+        await self._stopped.wait()
+
+    async def listen_coroutine(
+        self, sender_id: str | None = None
+    ) -> AsyncGenerator[Message | None, None]:
+        """Yield each message (of *sender_id*, or of every app) as it arrives; starts
+        receiving if :meth:`run` is not already running."""
+        queue: asyncio.Queue[Message] = asyncio.Queue()
+        entry = (str(sender_id) if sender_id is not None else None, queue)
+        self._listeners.append(entry)
+        try:
+            self._start(None)
+            while True:
+                yield await queue.get()
+        finally:
+            self._listeners.remove(entry)
+
+    async def stop(self, sender_id: str | None = None) -> None:
+        """Stop one app's receiving, or everything (acknowledging what was handled)."""
+        if sender_id is not None:
+            app = self._apps.pop(str(sender_id), None)
+            if app is None:
+                return
+            self._stop_workers(app)
+            if not any(a.android_id == app.android_id for a in self._apps.values()):
+                await self._stop_session(app.android_id)
+            return
+        for android_id in list(self._sessions):
+            await self._stop_session(android_id)
+        for app in self._apps.values():
+            self._stop_workers(app)
+        self._stopped.set()
+        await self._persist()
+
+    def _start(self, sender_ids: list[str] | None) -> None:
+        if not self._apps:
+            raise ConfigError("no app to receive for: call add_app() or register_app() first")
+        self._stopped.clear()
+        wanted = None if sender_ids is None else {str(s) for s in sender_ids}
+        for app in self._apps.values():
+            if (wanted is None or app.key in wanted) and not app.workers:
+                self._start_app(app)
+
+    def _start_app(self, app: _App) -> None:
+        app.workers = [
+            asyncio.create_task(self._work(app), name=f"pullkin worker {app.key}")
+            for _ in range(self.concurrency)
+        ]
+        if app.android_id not in self._sessions:
+            gcm = app.credentials.gcm
+            device = Device(gcm.android_id, gcm.security_token, gcm.chrome_version)
+            session = DeviceSession(
+                device, self.endpoints, _DeviceHooks(self, gcm.android_id),
+                config=self.session_config,
+            )  # fmt: skip
+            task = asyncio.create_task(self._run_session(session), name=f"pullkin {session}")
+            self._sessions[gcm.android_id] = (session, task)
+
+    async def _run_session(self, session: DeviceSession) -> None:
+        try:
+            await session.run()
+        except PullkinError as exc:
+            log.error("receiving stopped for android_id %d: %s", session.device.android_id, exc)
+        if not self._sessions_running(exclude=session):
+            self._stopped.set()
+
+    def _sessions_running(self, exclude: DeviceSession) -> bool:
+        return any(s is not exclude and not t.done() for s, t in self._sessions.values())
+
+    async def _stop_session(self, android_id: int) -> None:
+        entry = self._sessions.pop(android_id, None)
+        if entry is None:
+            return
+        session, task = entry
+        session.stop()
+        try:
+            with anyio.fail_after(self.session_config.stop_timeout + 5):
+                await task
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _stop_workers(self, app: _App) -> None:
+        for worker in app.workers:
+            worker.cancel()
+        app.workers = []
+
+    # --- handling ------------------------------------------------------------------------------
+
+    async def _work(self, app: _App) -> None:
+        while True:
+            session, message = await app.queue.get()
+            try:
+                await self._handle(session, app, message)
+            finally:
+                session.message_done(app, message)
+
+    async def _handle(self, session: DeviceSession, app: _App, event: ev.DataMessage) -> None:
+        stanza = event.stanza
+        pid = stanza.persistent_id or "?"
+        try:
+            message = build_message(stanza, app.credentials.keys)
+        except DecryptionError as exc:
+            session.stats.undecryptable += 1
+            log.warning("cannot decrypt message %s for app %s: %s", pid, app.key, exc)
+            self._report(exc, stanza)
+            return
+        routes, failed = self._router.match(message, stanza)
+        for route, problem in failed:
+            log.error("filter of %s failed on message %s", route.name, pid, exc_info=problem)
+        for route in routes:
+            await self._call(session, route, message, stanza)
+        session.stats.dispatched += 1
+        for sender, queue in self._listeners:
+            if sender is None or sender == app.key:
+                queue.put_nowait(message)
+
+    async def _call(
+        self, session: DeviceSession, route: Route, message: Message, stanza: DataMessageStanza
+    ) -> None:
+        try:
+            if route.is_async:
+                result = route.handler(message, stanza)
+            else:
+                result = await anyio.to_thread.run_sync(route.handler, message, stanza)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:  # a handler may raise anything; it must not stop receiving
+            session.stats.handler_errors += 1
+            log.exception("handler %s failed on message %s", route.name, stanza.persistent_id)
+
+    def _report(self, error: Exception, stanza: DataMessageStanza | None) -> None:
+        for handler in self._error_handlers:
+            try:
+                result = handler(error, stanza)
+                if inspect.isawaitable(result):
+                    task = asyncio.ensure_future(result)
+                    self._background.add(task)
+                    task.add_done_callback(self._background.discard)
+            except Exception:  # an error hook must not break receiving
+                log.exception("on_error handler %r failed", handler)
+
+    # --- persistence and re-registration -------------------------------------------------------
+
+    async def _persist(self) -> None:
+        store = self.store
+        if store is None:
+            for app in self._apps.values():
+                app.ledger.dirty = False
+            return
+        async with self._persist_lock:
+            for app in self._apps.values():
+                if app.ledger.dirty:
+                    store.set_persistent_state(
+                        app.key, app.ledger.handled(), app.ledger.unconfirmed()
+                    )
+                    app.ledger.dirty = False
+            await anyio.to_thread.run_sync(store.save)
+
+    async def _reauthenticate(self, android_id: int, error: LoginError) -> Device:
+        """After a refused MCS login: check in again; if the device is dead, register
+        every app of it again (new tokens: ``on_error`` is told)."""
+        apps = [app for app in self._apps.values() if app.android_id == android_id]
+        if not apps:
+            raise ConfigError(f"no app left for android_id {android_id}")
+        first = apps[0].credentials
+        try:
+            gcm = await self.check_in(first)
+        except PullkinError as exc:
+            if getattr(exc, "transient", False):
+                raise
+            log.warning("device %d is no longer valid (%s); registering again", android_id, exc)
+            return await self._reregister(apps, error)
+        return Device(gcm.android_id, gcm.security_token, gcm.chrome_version)
+
+    async def _reregister(self, apps: list[_App], error: LoginError) -> Device:
+        """Each registration checks in anew; the first app's device continues this
+        session, any other app of the old device gets a session of its own."""
+        device: Device | None = None
+        for app in apps:
+            if app.credentials.config is None:
+                raise ConfigError(
+                    f"app {app.key} must register again but its credentials carry no "
+                    "Firebase config; call register_app(config)"
+                ) from error
+            credentials = await PullkinCore.register_app(self, app.credentials.config)
+            app.credentials = credentials
+            if self.store is not None:
+                await anyio.to_thread.run_sync(self.store.put, app.key, credentials)
+            gcm = credentials.gcm
+            self._report(
+                PullkinError(f"app {app.key} was registered again: its FCM token changed"), None
+            )
+            if device is None:
+                device = Device(gcm.android_id, gcm.security_token, gcm.chrome_version)
+            elif gcm.android_id not in self._sessions:
+                self._start_app(app)
+        assert device is not None
+        return device
+
+    def _move_session(self, old: int, new: int) -> None:
+        if old != new and old in self._sessions:
+            self._sessions[new] = self._sessions.pop(old)
+
+    # --- observability ----------------------------------------------------------------------------
+
+    @property
+    def state(self) -> SessionState:
+        """The least healthy session state (STOPPED when nothing runs)."""
+        states = {session.state for session, _ in self._sessions.values()}
+        return next((s for s in _STATE_ORDER if s in states), SessionState.STOPPED)
+
+    @property
+    def stats(self) -> SessionStats:
+        """Counters summed over every session."""
+        total = SessionStats()
+        for session, _ in self._sessions.values():
+            for item in fields(SessionStats):
+                value = getattr(session.stats, item.name)
+                if item.name in ("last_heartbeat_at", "heartbeat_rtt"):
+                    if value is not None:
+                        setattr(total, item.name, value)
+                else:
+                    setattr(total, item.name, getattr(total, item.name) + value)
+        return total
+
+    @property
+    def sessions(self) -> list[DeviceSession]:
+        return [session for session, _ in self._sessions.values()]

@@ -1,0 +1,139 @@
+"""Register an app with FCM and print its FCM token (or, with --json, its credentials).
+
+The credentials are kept in FILE (created 0600).  When FILE already holds
+credentials for the sender id they are reused — refreshed if due — so the token
+stays the same; otherwise the app is registered: the web flow by default, the
+Android-app flow with --android-package/--android-cert.
+
+--emulator takes the JSON that `pullkin emulator` prints: its endpoints and CA are
+used, and any of --sender-id/--app-id/--api-key/--project-id left out comes from its
+Firebase config (its Android config with --android-package).
+
+examples:
+  pullkin register --sender-id 1234567890 --app-id 1:1234567890:web:abc \\
+      --api-key AIza... --project-id my-project --credentials creds.json
+  pullkin register --emulator emu.json --credentials creds.json --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pullkin.core import PullkinCore
+from pullkin.endpoints import Endpoints
+from pullkin.errors import ConfigError
+from pullkin.models import AppCredentials, FirebaseConfig
+from pullkin.store import CredentialStore
+
+__all__ = ["configure", "run"]
+
+_REQUIRED = ("sender_id", "app_id", "api_key", "project_id")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    app = parser.add_argument_group("Firebase app (the console's config)")
+    app.add_argument("--sender-id", help="messagingSenderId (the project number)")
+    app.add_argument("--app-id", help="Firebase app id, 1:<sender id>:web:<hex> or :android:")
+    app.add_argument("--api-key", help="Firebase API key (AIza...)")
+    app.add_argument("--project-id", help="Firebase project id")
+    app.add_argument("--vapid-key", help="application server key (default: Firebase's key)")
+    app.add_argument("--android-package", help="register as this Android app (Android flow)")
+    app.add_argument("--android-cert", help="SHA-1 of the Android signing certificate (hex)")
+    parser.add_argument("--credentials", metavar="FILE", help="credentials file (required)")
+    parser.add_argument("--emulator", metavar="CONFIG.json", help="use a running pullkin emulator")
+    parser.add_argument("--json", action="store_true", help="print the credentials as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.credentials:
+        raise ConfigError("--credentials FILE is required")
+    endpoints, emulator = _emulator(args.emulator) if args.emulator else (Endpoints(), {})
+    config = _firebase_config(args, emulator)
+    store = CredentialStore.open(args.credentials)
+    credentials = asyncio.run(_obtain(config, endpoints, store))
+    if args.json:
+        print(json.dumps(credentials.to_dict(), indent=2))
+    else:
+        print(credentials.fcm.token)
+    sys.stdout.flush()
+    return 0
+
+
+def _emulator(path: str) -> tuple[Endpoints, dict[str, Any]]:
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        endpoints = Endpoints.from_dict(document["endpoints"], ca_path=document.get("ca_path"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read emulator config {path}: {exc.strerror}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        if isinstance(exc, ConfigError):
+            raise ConfigError(f"emulator config {path}: {exc}") from None
+        raise ConfigError(
+            f"emulator config {path} is not what `pullkin emulator` prints "
+            "(a JSON object with 'endpoints', 'ca_path' and 'firebase_config')"
+        ) from None
+    return endpoints, document
+
+
+def _firebase_config(args: argparse.Namespace, emulator: dict[str, Any]) -> FirebaseConfig:
+    key = "android_config" if args.android_package else "firebase_config"
+    defaults = emulator.get(key) or {}
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"emulator config: '{key}' must be an object")
+    values: dict[str, str] = {}
+    for name in _REQUIRED:
+        value = getattr(args, name) or defaults.get(name)
+        if value:
+            values[name] = str(value)
+    missing = [f"--{name.replace('_', '-')}" for name in _REQUIRED if name not in values]
+    if missing:
+        hint = "" if emulator else " (or pass --emulator CONFIG.json)"
+        raise ConfigError(f"missing {', '.join(missing)}{hint}")
+    if args.android_cert and not args.android_package:
+        raise ConfigError("--android-cert needs --android-package")
+    android_cert = args.android_cert
+    if args.android_package and not android_cert:
+        android_cert = defaults.get("android_cert")
+    return FirebaseConfig(
+        api_key=values["api_key"],
+        project_id=values["project_id"],
+        app_id=values["app_id"],
+        sender_id=values["sender_id"],
+        vapid_key=args.vapid_key,
+        android_package=args.android_package,
+        android_cert=android_cert,
+    )
+
+
+def _same_app(stored: FirebaseConfig, wanted: FirebaseConfig) -> bool:
+    # Everything but the API key, which may be rotated without a new registration.
+    return {**stored.to_dict(), "api_key": ""} == {**wanted.to_dict(), "api_key": ""}
+
+
+async def _obtain(
+    config: FirebaseConfig, endpoints: Endpoints, store: CredentialStore
+) -> AppCredentials:
+    """The stored credentials (refreshed when due), or a new registration."""
+    stored = store.get(config.sender_id)
+    async with PullkinCore(endpoints) as core:
+        if stored is None:
+            credentials = await core.register_app(config)
+            store.put(config.sender_id, credentials)
+            return credentials
+        if stored.config is None or not _same_app(stored.config, config):
+            raise ConfigError(
+                f"{store.path} already holds credentials of sender id {config.sender_id} for "
+                "another app or project: use another --credentials file"
+            )
+        rotated = stored.config != config
+        if rotated:
+            stored = stored.replace(config=config)
+        fresh = await core.refresh(stored)
+        if rotated or fresh is not stored:
+            store.put(config.sender_id, fresh)
+        return fresh

@@ -1,0 +1,159 @@
+"""From a ``DataMessageStanza`` to the ``Message`` handlers receive.  Pure.
+
+Web registrations (fcm-send.md §3.1): the stanza is encrypted (aesgcm for FCM API
+sends, aes128gcm for Web Push); the plaintext of an FCM API send is a JSON object with
+``notification``, ``data``, ``from``, ``fcmMessageId``, ``priority``,
+``collapse_key``; a direct Web Push body is whatever the application server sent
+(often a JSON object, not necessarily).  Android-app registrations (§3.2): plain
+app_data with notification fields under ``gcm.n.`` (or the older
+``gcm.notification.``) and the data keys verbatim.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pullkin import crypto
+from pullkin.errors import DecryptionError
+from pullkin.models import AppCredentialsKeys, Message, Notification
+from pullkin.proto.mcs_pb2 import DataMessageStanza
+
+__all__ = ["IDLE_CATEGORY", "app_data_of", "build_message"]
+
+#: Category of messages meant for the MCS client itself (mcs.md §8).
+IDLE_CATEGORY = "com.google.android.gsf.gtalkservice"
+
+_FCM_KEYS = frozenset({"notification", "data", "fcmMessageId", "from", "collapse_key"})
+_NOTIFICATION_FIELDS = ("title", "body", "image", "icon", "click_action", "tag", "color")
+_RESERVED_PREFIXES = ("google.", "gcm.")
+_RESERVED_KEYS = frozenset({"from", "message_type", "collapse_key"})
+_CRYPTO_KEYS = frozenset({"content-encoding", "encryption", "crypto-key", "_googRawData"})
+
+
+def app_data_of(stanza: DataMessageStanza) -> dict[str, str]:
+    return {item.key: item.value for item in stanza.app_data}
+
+
+def build_message(stanza: DataMessageStanza, keys: AppCredentialsKeys | None) -> Message:
+    """Decrypt (when encrypted) and parse one stanza; raises ``DecryptionError``."""
+    app_data = app_data_of(stanza)
+    message_type = app_data.get("message_type")
+    if message_type not in (None, "gcm"):
+        return _special(stanza, app_data, message_type)
+    if crypto.encoding_of(app_data, stanza.raw_data) is not None:
+        if keys is None:
+            raise DecryptionError(
+                "message is encrypted but this registration has no Web Push keys "
+                "(an Android-app registration cannot decrypt it)"
+            )
+        plaintext = crypto.decrypt(stanza.raw_data, app_data, keys)
+        return _from_plaintext(stanza, plaintext)
+    return _from_app_data(stanza, app_data)
+
+
+def _common(stanza: DataMessageStanza) -> dict[str, Any]:
+    return {
+        "from_": getattr(stanza, "from") or None,
+        "persistent_id": stanza.persistent_id or None,
+        "sent_at": _sent_at(stanza.sent) if stanza.HasField("sent") else None,
+        "collapse_key": stanza.token or None,
+    }
+
+
+def _sent_at(value: int) -> _dt.datetime | None:
+    # Units are UNCERTAIN (mcs.md §4): seconds per the proto, milliseconds observed.
+    if value <= 0:
+        return None
+    seconds = value / 1000 if value > 100_000_000_000 else value
+    try:
+        return _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _from_plaintext(stanza: DataMessageStanza, plaintext: bytes) -> Message:
+    common = _common(stanza)
+    try:
+        document = json.loads(plaintext)
+    except (UnicodeDecodeError, ValueError):
+        document = None
+    if not isinstance(document, dict):
+        return Message(**common, payload=plaintext)
+    if _FCM_KEYS.isdisjoint(document):
+        # A direct Web Push JSON body: string values become data, title/body a
+        # notification, like a service worker would read it.
+        notification = _notification(document) if ("title" in document) else None
+        return Message(
+            **common,
+            notification=notification,
+            data=_strings(document),
+            payload=plaintext,
+            raw=document,
+        )
+    notification = document.get("notification")
+    return Message(
+        notification=_notification(notification) if isinstance(notification, dict) else None,
+        data=_strings(document.get("data")),
+        from_=_text(document.get("from")) or common["from_"],
+        priority=_text(document.get("priority")),
+        fcm_message_id=_text(document.get("fcmMessageId")),
+        collapse_key=_text(document.get("collapse_key")) or common["collapse_key"],
+        sent_at=common["sent_at"],
+        persistent_id=common["persistent_id"],
+        payload=plaintext,
+        raw=document,
+    )
+
+
+def _from_app_data(stanza: DataMessageStanza, app_data: Mapping[str, str]) -> Message:
+    common = _common(stanza)
+    fields: dict[str, str] = {}
+    for prefix in ("gcm.notification.", "gcm.n."):  # the newer prefix wins
+        for key, value in app_data.items():
+            if key.startswith(prefix):
+                fields[key[len(prefix) :]] = value
+    fields.pop("e", None)  # display flag
+    if "sound2" in fields:
+        fields["sound"] = fields.pop("sound2")
+    data = {
+        key: value
+        for key, value in app_data.items()
+        if not key.startswith(_RESERVED_PREFIXES)
+        and key not in _RESERVED_KEYS
+        and key not in _CRYPTO_KEYS
+        and key != "subtype"
+    }
+    priority = app_data.get("google.delivered_priority") or app_data.get("google.original_priority")
+    return Message(
+        **{**common, "from_": app_data.get("from") or common["from_"]},
+        notification=_notification(fields) if fields else None,
+        data=data,
+        priority=priority,
+        fcm_message_id=app_data.get("google.message_id") or stanza.id or None,
+        raw=dict(app_data),
+    )
+
+
+def _special(stanza: DataMessageStanza, app_data: Mapping[str, str], kind: str) -> Message:
+    return Message(**_common(stanza), message_type=kind, raw=dict(app_data))
+
+
+def _notification(source: Mapping[str, Any]) -> Notification:
+    known = {name: _text(source.get(name)) for name in _NOTIFICATION_FIELDS}
+    extra = {k: v for k, v in source.items() if k not in _NOTIFICATION_FIELDS and k != "sound"}
+    return Notification(**known, sound=_text(source.get("sound")), extra=extra)
+
+
+def _strings(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)

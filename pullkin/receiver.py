@@ -1,0 +1,490 @@
+"""One device's MCS session: login, heartbeats, acknowledgements, reconnects.
+
+Theory of operation.  ``DeviceSession.run()`` loops: open TLS (``mcs.transport``),
+log in with the persistent ids the server has not confirmed, then run three tasks
+over one connection — the reader (read a whole chunk, drain every event the codec
+has, answer pings, hand data messages to the client), the heartbeat (ping after
+``heartbeat_interval`` of silence; no packet within ``heartbeat_timeout`` of the
+ping means a half-open link: reconnect) and the acker (when handlers finish: save
+the ledgers, then acknowledge with one StreamAck per batch).  Any failure ends the
+connection; the loop backs off (Chrome's policy: ×2, up to 33 % jitter, reset once a
+session outlives the 10 s flapping window) and connects again — forever, until
+``stop()`` or a permanent credential error.  A refused login triggers
+``hooks.reauthenticate`` (re-check-in, re-register) before the next attempt.
+
+Delivery: a data message is routed to its app, dropped (but acknowledged) if its
+persistent id was handled before, else marked in progress and handed to the client.
+The client calls ``message_done`` after the handlers return; only then, and after
+the ledger is saved, does the acknowledgement go out.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import anyio
+
+from pullkin._ledger import IdLedger
+from pullkin.endpoints import Endpoints
+from pullkin.errors import LoginError, ProtocolError, PullkinError, TransportError
+from pullkin.mcs import events as ev
+from pullkin.mcs.codec import McsConnection, Role, State
+from pullkin.mcs.transport import Stream, open_stream
+from pullkin.payload import IDLE_CATEGORY, app_data_of
+from pullkin.proto.mcs_pb2 import DataMessageStanza
+
+__all__ = ["Device", "DeviceSession", "SessionConfig", "SessionState", "SessionStats"]
+
+log = logging.getLogger(__name__)
+
+Connector = Callable[[Endpoints], Awaitable[Stream]]
+
+
+class SessionState(str, enum.Enum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    BACKING_OFF = "backing off"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class Device:
+    """What an MCS login needs: the check-in identity."""
+
+    android_id: int
+    security_token: int = field(repr=False)
+    chrome_version: str = "63.0.3234.0"
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """Timing of one session; the defaults suit a long-lived receiver."""
+
+    heartbeat_interval: float = 60.0
+    heartbeat_timeout: float = 20.0
+    login_timeout: float = 30.0
+    connect_timeout: float = 15.0
+    reconnect_initial: float = 1.0
+    reconnect_max: float = 600.0
+    stable_after: float = 10.0
+    stop_timeout: float = 5.0
+
+
+@dataclass
+class SessionStats:
+    """Counters and heartbeat figures (observability)."""
+
+    received: int = 0
+    dispatched: int = 0
+    duplicates: int = 0
+    undecryptable: int = 0
+    handler_errors: int = 0
+    reconnects: int = 0
+    logins: int = 0
+    last_heartbeat_at: float | None = None
+    heartbeat_rtt: float | None = None
+
+
+class AppRoute(Protocol):
+    """What the session needs of a registered app."""
+
+    key: str
+    ledger: IdLedger
+
+
+class SessionHooks(Protocol):
+    """The client's side of a session."""
+
+    def route(self, stanza: DataMessageStanza) -> AppRoute | None: ...
+
+    def deliver(self, session: DeviceSession, app: AppRoute, message: ev.DataMessage) -> None: ...
+
+    def ledgers(self) -> Sequence[IdLedger]: ...
+
+    async def persist(self) -> None: ...
+
+    async def reauthenticate(self, error: LoginError) -> Device: ...
+
+    def report(self, error: Exception, stanza: DataMessageStanza | None) -> None: ...
+
+
+class _ConnectionLost(PullkinError):
+    """Internal: this connection is over; reconnect."""
+
+
+class _ChromeBackoff:
+    """net::BackoffEntry as Chrome's MCS uses it: ×2, up to 33 % less, capped."""
+
+    def __init__(self, initial: float, maximum: float, rng: random.Random) -> None:
+        self.initial, self.maximum, self._rng = initial, maximum, rng
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        self.failures += 1
+        bound = min(self.maximum, self.initial * 2.0 ** min(self.failures - 1, 32))
+        return bound * (1 - 0.33 * self._rng.random())
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class _ErrorLog:
+    """Logs an error with its traceback once, then only counts repeats (no hot loop)."""
+
+    def __init__(self) -> None:
+        self._last: str | None = None
+        self._repeats = 0
+
+    def __call__(self, message: str, exc: BaseException) -> None:
+        key = f"{type(exc).__name__}: {exc}"
+        if key != self._last:
+            if self._repeats:
+                log.warning("previous error repeated %d more time(s)", self._repeats)
+            self._last, self._repeats = key, 0
+            expected = isinstance(exc, PullkinError)  # a traceback only helps for bugs
+            log.warning("%s: %s", message, key, exc_info=None if expected else exc)
+        else:
+            self._repeats += 1
+            if self._repeats in (10, 100) or self._repeats % 1000 == 0:
+                log.warning("%s: same error again (%d times)", message, self._repeats)
+
+    def clear(self) -> None:
+        self._last, self._repeats = None, 0
+
+
+class _Link:
+    """One connection: the stream, its codec, and a write lock keeping encode order."""
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+        self.conn = McsConnection(Role.CLIENT)
+        self.lock = anyio.Lock()
+        self.in_flight = 0
+        # messages handed to the client, by identity (stream indexes restart per link)
+        self.delivered: dict[int, ev.DataMessage] = {}
+        self.finished: list[ev.DataMessage] = []
+        self.failure: Exception | None = None
+
+    async def write(self, events: Sequence[ev.Event]) -> None:
+        async with self.lock:
+            if self.conn.state is not State.OPEN and not isinstance(events[0], ev.LoginRequest):
+                raise _ConnectionLost(f"connection is {self.conn.state.value}")
+            await self.stream.send(b"".join(self.conn.send(event) for event in events))
+
+
+class DeviceSession:
+    """The receiving end of one check-in (android_id); several apps may share it."""
+
+    def __init__(
+        self,
+        device: Device,
+        endpoints: Endpoints,
+        hooks: SessionHooks,
+        *,
+        config: SessionConfig | None = None,
+        connector: Connector | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.device = device
+        self.endpoints = endpoints
+        self.config = config or SessionConfig()
+        self.hooks = hooks
+        self.state = SessionState.STOPPED
+        self.stats = SessionStats()
+        self.error: Exception | None = None
+        self._connector = connector or self._open
+        self._backoff = _ChromeBackoff(
+            self.config.reconnect_initial, self.config.reconnect_max, rng or random.Random()
+        )
+        self._errors = _ErrorLog()
+        self._link: _Link | None = None
+        self._stop = anyio.Event()
+        self._done = anyio.Event()
+        self._activity = anyio.Event()
+        self._last_activity = 0.0
+        self._needs_reauth = False
+
+    def __repr__(self) -> str:
+        return f"<DeviceSession android_id={self.device.android_id} {self.state.value}>"
+
+    async def _open(self, endpoints: Endpoints) -> Stream:
+        return await open_stream(endpoints, connect_timeout=self.config.connect_timeout)
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Receive until ``stop()`` or a permanent credential error (then re-raised)."""
+        try:
+            while not self._stop.is_set():
+                await self._attempt()
+                if self._stop.is_set():
+                    break
+                self.state = SessionState.BACKING_OFF
+                delay = self._backoff.next_delay()
+                log.info("reconnecting in %.1f s", delay)
+                with anyio.move_on_after(delay):
+                    await self._stop.wait()
+                self.stats.reconnects += 1
+        finally:
+            self.state = SessionState.STOPPED
+
+    def stop(self) -> None:
+        """Ask the session to end: pending acknowledgements are flushed first."""
+        self._stop.set()
+
+    async def _attempt(self) -> None:
+        self.state = SessionState.CONNECTING
+        try:
+            if self._needs_reauth:
+                self.device = await self.hooks.reauthenticate(self._last_login_error)
+                self._needs_reauth = False
+            stream = await self._connector(self.endpoints)
+        except TransportError as exc:
+            self._errors("cannot connect to MCS", exc)
+            return
+        except PullkinError as exc:
+            if getattr(exc, "transient", False):
+                self._errors("re-registration failed, will retry", exc)
+                return
+            self.error = exc
+            self.hooks.report(exc, None)
+            self._stop.set()
+            raise
+        await self._session(_Link(stream))
+
+    async def _session(self, link: _Link) -> None:
+        logged_in_at: float | None = None
+        try:
+            with anyio.fail_after(self.config.login_timeout):
+                await self._login(link)
+            logged_in_at = time.monotonic()
+            await self._serve(link)
+        except LoginError as exc:
+            self._last_login_error = exc
+            self._needs_reauth = True
+            self._errors("MCS login refused; will check in and register again", exc)
+        except TimeoutError as exc:
+            self._errors("MCS login timed out", exc)
+        except (TransportError, ProtocolError, _ConnectionLost) as exc:
+            if not self._stop.is_set():
+                self._errors("MCS connection lost", exc)
+        except Exception as exc:  # noqa: BLE001 - never die silently: log, back off, retry
+            self._errors("unexpected error in the MCS session", exc)
+        finally:
+            self._link = None
+            await link.stream.aclose()
+        if logged_in_at is not None and time.monotonic() - logged_in_at >= self.config.stable_after:
+            self._backoff.reset()
+            self._errors.clear()
+
+    # --- login -----------------------------------------------------------------------
+
+    async def _login(self, link: _Link) -> None:
+        self._server_heartbeat = None
+        ids = tuple(pid for ledger in self.hooks.ledgers() for pid in ledger.unconfirmed())
+        request = ev.LoginRequest(
+            android_id=self.device.android_id,
+            security_token=self.device.security_token,
+            client_id=f"chrome-{self.device.chrome_version}",
+            persistent_ids=ids,
+            heartbeat_stat_ms=int(self.config.heartbeat_interval * 1000),
+        )
+        await link.write([request])
+        while True:
+            event = link.conn.next_event()
+            if event is ev.NEED_DATA:
+                data = await link.stream.receive()
+                link.conn.receive_data(data)
+                continue
+            if isinstance(event, ev.LoginResponse):
+                break
+            raise _ConnectionLost(f"connection ended during login ({type(event).__name__})")
+        if not event.ok:
+            raise LoginError(
+                f"MCS refused the login of android_id {self.device.android_id}: "
+                f"{event.error_code} {event.error_message}".rstrip(),
+                code=event.error_code,
+            )
+        if event.heartbeat_interval_ms:
+            self._server_heartbeat = event.heartbeat_interval_ms / 1000
+        self.stats.logins += 1
+        self._confirm(link.conn.take_confirmed())
+        self._link = link
+        self.state = SessionState.CONNECTED
+        self._touch()
+        log.info("MCS connected (android_id %d)", self.device.android_id)
+
+    # --- the open connection ------------------------------------------------------------
+
+    async def _serve(self, link: _Link) -> None:
+        failure: Exception | None = None
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(self._heartbeats, link)
+            tasks.start_soon(self._acks, link)
+            tasks.start_soon(self._watch_stop, link)
+            try:
+                await self._read(link)
+            except Exception as exc:  # noqa: BLE001 - re-raised below, outside the group
+                failure = exc
+            tasks.cancel_scope.cancel()
+        if failure is not None:
+            raise link.failure or failure
+
+    async def _read(self, link: _Link) -> None:
+        conn = link.conn
+        while True:
+            replies: list[ev.Event] = []
+            while (event := conn.next_event()) is not ev.NEED_DATA:
+                reply = self._on_event(link, event)
+                if reply is not None:
+                    replies.append(reply)
+            self._confirm(conn.take_confirmed())
+            if replies:
+                await link.write(replies)
+            data = await link.stream.receive()
+            self._touch()
+            conn.receive_data(data)
+
+    def _on_event(self, link: _Link, event: ev.Event | ev.NeedData) -> ev.Event | None:
+        if isinstance(event, ev.DataMessage):
+            return self._on_data(link, event)
+        if isinstance(event, ev.HeartbeatPing):
+            return ev.HeartbeatAck()
+        if isinstance(event, ev.HeartbeatAck):
+            self.stats.last_heartbeat_at = time.time()
+        elif isinstance(event, ev.Close):
+            raise _ConnectionLost("the server sent Close")
+        elif isinstance(event, ev.ConnectionClosed):
+            raise _ConnectionLost("the server closed the connection")
+        elif isinstance(event, ev.StreamError):
+            log.warning("MCS stream error from the server: %s %s", event.type, event.text)
+        elif isinstance(event, ev.UnhandledFrame):
+            log.debug("ignoring MCS frame with tag %d", event.tag)
+        return None
+
+    def _on_data(self, link: _Link, message: ev.DataMessage) -> ev.Event | None:
+        stanza = message.stanza
+        if stanza.category == IDLE_CATEGORY:
+            link.conn.message_done(message.stream_index)
+            return _idle_reply(stanza)
+        self.stats.received += 1
+        app = self.hooks.route(stanza)
+        pid = stanza.persistent_id
+        if app is None:
+            self.hooks.report(
+                PullkinError(f"no registered app for message {pid or '?'}"), stanza
+            )  # acknowledged anyway: it would come back forever
+        elif pid and app.ledger.seen(pid):
+            self.stats.duplicates += 1
+        else:
+            if pid:
+                app.ledger.start(pid)
+            link.in_flight += 1
+            link.delivered[id(message)] = message
+            self.hooks.deliver(self, app, message)
+            return None
+        link.finished.append(message)
+        link.in_flight += 1
+        self._done.set()
+        return None
+
+    def message_done(self, app: AppRoute, message: ev.DataMessage) -> None:
+        """Handlers of *message* returned (or failed): it may be acknowledged."""
+        pid = message.stanza.persistent_id
+        if pid:
+            app.ledger.finish(pid)
+        link = self._link
+        # A message of an earlier connection is not acknowledged on this one: the
+        # server redelivers it and the ledger then drops it as a duplicate.
+        if link is not None and link.delivered.pop(id(message), None) is not None:
+            link.finished.append(message)
+            self._done.set()
+
+    def _confirm(self, persistent_ids: list[str]) -> None:
+        if persistent_ids:
+            for ledger in self.hooks.ledgers():
+                ledger.confirm(persistent_ids)
+
+    def _touch(self) -> None:
+        self._last_activity = time.monotonic()
+        self._activity.set()
+
+    # --- background tasks -----------------------------------------------------------------
+
+    _server_heartbeat: float | None = None
+    _last_login_error: LoginError = LoginError("login refused")
+
+    async def _heartbeats(self, link: _Link) -> None:
+        interval = self._server_heartbeat or self.config.heartbeat_interval
+        try:
+            while True:
+                idle = time.monotonic() - self._last_activity
+                if idle < interval:
+                    await anyio.sleep(interval - idle)
+                    continue
+                sent_at = time.monotonic()
+                self._activity = anyio.Event()
+                await link.write([ev.HeartbeatPing()])
+                with anyio.move_on_after(self.config.heartbeat_timeout):
+                    await self._activity.wait()
+                if self._last_activity < sent_at:
+                    raise _ConnectionLost(
+                        f"no answer to a heartbeat within {self.config.heartbeat_timeout:g} s"
+                    )
+                self.stats.heartbeat_rtt = self._last_activity - sent_at
+        except Exception as exc:  # noqa: BLE001 - handed to the reader, never lost
+            await self._fail(link, exc)
+
+    async def _acks(self, link: _Link) -> None:
+        try:
+            while True:
+                await self._done.wait()
+                self._done = anyio.Event()
+                await self._flush_acks(link)
+        except Exception as exc:  # noqa: BLE001 - handed to the reader, never lost
+            await self._fail(link, exc)
+
+    async def _flush_acks(self, link: _Link) -> None:
+        finished, link.finished = link.finished, []
+        if any(ledger.dirty for ledger in self.hooks.ledgers()):
+            await self.hooks.persist()
+        for message in finished:
+            link.conn.message_done(message.stream_index)
+        link.in_flight -= len(finished)
+        conn = link.conn
+        if conn.ack_due or (conn.has_unacked and link.in_flight <= 0):
+            await link.write([ev.StreamAck()])
+
+    async def _watch_stop(self, link: _Link) -> None:
+        await self._stop.wait()
+        try:
+            with anyio.move_on_after(self.config.stop_timeout):
+                while link.in_flight > 0 or link.finished:
+                    await self._flush_acks(link)
+                    if link.in_flight > 0:
+                        await anyio.sleep(0.01)
+        except Exception as exc:  # noqa: BLE001 - stopping anyway; logged by the reader
+            await self._fail(link, exc)
+        await self._fail(link, _ConnectionLost("stopped"))
+
+    async def _fail(self, link: _Link, exc: Exception) -> None:
+        """End the connection from a background task: the reader then fails too."""
+        if link.failure is None:
+            link.failure = exc
+        await link.stream.aclose()
+
+
+def _idle_reply(stanza: DataMessageStanza) -> ev.Event | None:
+    # mcs.md §8: answer an IdleNotification, never deliver it.
+    if "IdleNotification" not in app_data_of(stanza):
+        return None
+    reply = DataMessageStanza(category=IDLE_CATEGORY, sent=int(time.time()), ttl=0)
+    setattr(reply, "from", "gcm@android.com")  # "from" is a Python keyword
+    reply.app_data.add(key="IdleNotification", value="false")
+    return ev.DataMessage(reply)

@@ -1,0 +1,111 @@
+"""After every fault the emulator can inject, each message reaches handlers exactly once."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+
+import anyio
+import pytest
+from _receiver_support import FAST, register_direct, send, wait_for, web_stanza
+
+from pullkin import Message
+from pullkin.client import Pullkin
+from pullkin.emulator import Emulator
+from pullkin.models import AppCredentials
+from pullkin.proto.mcs_pb2 import DataMessageStanza
+from pullkin.receiver import SessionConfig
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    async with Emulator(seed=7) as emulator:
+        yield emulator
+
+
+async def exactly_once(
+    emu: Emulator,
+    arm: Callable[[Emulator], object],
+    *,
+    count: int = 30,
+    config: SessionConfig = FAST,
+    during: Callable[[Emulator], object] | None = None,
+) -> tuple[Pullkin, AppCredentials]:
+    credentials = register_direct(emu)
+    client = Pullkin(emu.endpoints, session_config=config)
+    seen: list[str] = []
+
+    @client.on_notification()
+    async def record(message: Message, stanza: DataMessageStanza) -> None:
+        seen.append(message.data["n"])
+
+    await client.add_app("1", credentials)
+    arm(emu)
+    client._start(None)
+    for n in range(count // 2):
+        send(emu, credentials, web_stanza(credentials, data={"n": str(n)}))
+    await wait_for(lambda: len(seen) >= 1, within=10)
+    if during is not None:
+        result = during(emu)
+        if hasattr(result, "__await__"):
+            await result  # type: ignore[misc]
+    for n in range(count // 2, count):
+        send(emu, credentials, web_stanza(credentials, data={"n": str(n)}))
+    await wait_for(lambda: len(set(seen)) == count, within=20)
+    await wait_for(lambda: emu.mailboxes.pending(credentials.gcm.android_id) == [], within=10)
+    assert sorted(seen, key=int) == [str(n) for n in range(count)], "duplicates or losses"
+    await client.stop()
+    await client.aclose()
+    return client, credentials
+
+
+async def test_drop_mid_frame(emu: Emulator) -> None:
+    await exactly_once(emu, lambda e: e.faults.close_mid_frame(times=2))
+    assert emu.mcs.logins >= 2
+
+
+async def test_drop_after_login(emu: Emulator) -> None:
+    await exactly_once(emu, lambda e: e.faults.close_after_login(times=2))
+    assert emu.mcs.logins >= 3
+
+
+async def test_drop_before_ack(emu: Emulator) -> None:
+    await exactly_once(emu, lambda e: e.faults.close_after_frames(3, times=3))
+    assert emu.mcs.logins >= 2
+
+
+async def test_duplicate_delivery(emu: Emulator) -> None:
+    await exactly_once(emu, lambda e: e.faults.duplicate_delivery(times=5))
+    assert "mcs:duplicate" in emu.faults.fired
+
+
+async def test_server_restart(emu: Emulator) -> None:
+    await exactly_once(emu, lambda e: None, during=lambda e: e.restart_mcs())
+    assert emu.mcs.logins >= 1
+
+
+async def test_heartbeats_missing_means_reconnect(emu: Emulator) -> None:
+    config = dataclasses.replace(FAST, heartbeat_interval=0.2, heartbeat_timeout=0.2)
+    await exactly_once(
+        emu,
+        lambda e: e.faults.ignore_heartbeats(times=2),
+        config=config,
+        during=lambda e: anyio.sleep(1.0),  # idle: the unanswered ping ends the link
+    )
+    assert emu.mcs.logins >= 2
+
+
+async def test_malformed_frame_and_unknown_tag_do_not_end_the_session(emu: Emulator) -> None:
+    def arm(e: Emulator) -> None:
+        e.faults.malformed_frame()
+        e.faults.unknown_tag()
+
+    await exactly_once(emu, arm)
+    assert emu.mcs.logins >= 2
+
+
+async def test_random_drops_seeded(emu: Emulator) -> None:
+    await exactly_once(emu, lambda e: e.faults.drop_randomly(0.1), count=80)
+    assert emu.faults.fired.count("mcs:drop_randomly") >= 1
