@@ -1,7 +1,7 @@
 """The ``pullkin`` command: ``demo``, ``emulator``, ``register``, ``listen``, ``send``.
 
 Each sub-command lives in ``pullkin.commands.<name>`` with ``configure(parser)`` and
-``run(args) -> int``; modules are imported only when their command runs, so
+``run(args) -> int``; only the chosen command's module is imported, so
 ``pullkin --help`` stays fast.  Exit codes: 0 ok, 1 runtime failure, 2 usage error.
 """
 
@@ -21,18 +21,21 @@ __all__ = ["main"]
 # name -> one-line help; the module pullkin.commands.<name> does the rest.
 COMMANDS: dict[str, str] = {
     "register": "register an app and print its FCM token",
+    "listen": "receive pushes and print each as one JSON line",
 }
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only *command*'s module is imported (to configure its options)."""
     parser = argparse.ArgumentParser(
         prog="pullkin",
         description=(
             "Receive FCM/GCM pushes like Chrome, send them through FCM, Web Push, HMS, "
             "Baidu, Umeng and Azure, and run a local FCM emulator for offline tests."
         ),
+        epilog="Run 'pullkin COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"pullkin {__version__}")
     common = argparse.ArgumentParser(add_help=False)
@@ -41,16 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
+        if name != command:
+            sub.add_parser(name, help=help_text, parents=[common])
+            continue
         module = importlib.import_module(f"pullkin.commands.{name}")
-        command = sub.add_parser(
+        chosen = sub.add_parser(
             name,
             help=help_text,
             description=module.__doc__,
             parents=[common],
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        module.configure(command)
-        command.set_defaults(_run=module.run)
+        module.configure(chosen)
+        chosen.set_defaults(_run=module.run)
     return parser
 
 
@@ -62,7 +68,9 @@ def _configure_logging(verbosity: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

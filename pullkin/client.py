@@ -316,7 +316,7 @@ class Pullkin(PullkinCore):
         stanza = event.stanza
         pid = stanza.persistent_id or "?"
         try:
-            message = build_message(stanza, app.credentials.keys)
+            message = build_message(stanza, app.credentials.keys, sender_id=app.key)
         except DecryptionError as exc:
             session.stats.undecryptable += 1
             log.warning("cannot decrypt message %s for app %s: %s", pid, app.key, exc)

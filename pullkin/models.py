@@ -281,6 +281,7 @@ class Message(_Model):
     need not be JSON).  ``sent_at`` is when the sender sent it, if known.
     ``message_type`` is None for a normal message, or the special type FCM sent
     (``deleted_messages``: the server dropped pending messages for this device).
+    ``sender_id`` names the registered app that received it.
     """
 
     notification: Notification | None = None
@@ -292,6 +293,7 @@ class Message(_Model):
     sent_at: _dt.datetime | None = None
     persistent_id: str | None = None
     message_type: str | None = None
+    sender_id: str | None = None
     payload: bytes | None = field(default=None, repr=False)
     raw: dict[str, Any] = field(default_factory=dict)
 

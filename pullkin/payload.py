@@ -37,12 +37,23 @@ def app_data_of(stanza: DataMessageStanza) -> dict[str, str]:
     return {item.key: item.value for item in stanza.app_data}
 
 
-def build_message(stanza: DataMessageStanza, keys: AppCredentialsKeys | None) -> Message:
-    """Decrypt (when encrypted) and parse one stanza; raises ``DecryptionError``."""
-    app_data = app_data_of(stanza)
+def build_message(
+    stanza: DataMessageStanza,
+    keys: AppCredentialsKeys | None,
+    *,
+    sender_id: str | None = None,
+    app_data: Mapping[str, str] | None = None,
+) -> Message:
+    """Decrypt (when encrypted) and parse one stanza; raises ``DecryptionError``.
+
+    *sender_id* is recorded on the message; *app_data* saves re-reading the stanza's
+    app_data when the caller already has it as a mapping.
+    """
+    if app_data is None:
+        app_data = app_data_of(stanza)
     message_type = app_data.get("message_type")
     if message_type not in (None, "gcm"):
-        return _special(stanza, app_data, message_type)
+        return _special(stanza, app_data, message_type, sender_id)
     if crypto.encoding_of(app_data, stanza.raw_data) is not None:
         if keys is None:
             raise DecryptionError(
@@ -50,12 +61,13 @@ def build_message(stanza: DataMessageStanza, keys: AppCredentialsKeys | None) ->
                 "(an Android-app registration cannot decrypt it)"
             )
         plaintext = crypto.decrypt(stanza.raw_data, app_data, keys)
-        return _from_plaintext(stanza, plaintext)
-    return _from_app_data(stanza, app_data)
+        return _from_plaintext(stanza, plaintext, sender_id)
+    return _from_app_data(stanza, app_data, sender_id)
 
 
-def _common(stanza: DataMessageStanza) -> dict[str, Any]:
+def _common(stanza: DataMessageStanza, sender_id: str | None) -> dict[str, Any]:
     return {
+        "sender_id": sender_id,
         "from_": getattr(stanza, "from") or None,
         "persistent_id": stanza.persistent_id or None,
         "sent_at": _sent_at(stanza.sent) if stanza.HasField("sent") else None,
@@ -74,8 +86,10 @@ def _sent_at(value: int) -> _dt.datetime | None:
         return None
 
 
-def _from_plaintext(stanza: DataMessageStanza, plaintext: bytes) -> Message:
-    common = _common(stanza)
+def _from_plaintext(
+    stanza: DataMessageStanza, plaintext: bytes, sender_id: str | None
+) -> Message:
+    common = _common(stanza, sender_id)
     try:
         document = json.loads(plaintext)
     except (UnicodeDecodeError, ValueError):
@@ -103,13 +117,16 @@ def _from_plaintext(stanza: DataMessageStanza, plaintext: bytes) -> Message:
         collapse_key=_text(document.get("collapse_key")) or common["collapse_key"],
         sent_at=common["sent_at"],
         persistent_id=common["persistent_id"],
+        sender_id=sender_id,
         payload=plaintext,
         raw=document,
     )
 
 
-def _from_app_data(stanza: DataMessageStanza, app_data: Mapping[str, str]) -> Message:
-    common = _common(stanza)
+def _from_app_data(
+    stanza: DataMessageStanza, app_data: Mapping[str, str], sender_id: str | None
+) -> Message:
+    common = _common(stanza, sender_id)
     fields: dict[str, str] = {}
     for prefix in ("gcm.notification.", "gcm.n."):  # the newer prefix wins
         for key, value in app_data.items():
@@ -137,8 +154,10 @@ def _from_app_data(stanza: DataMessageStanza, app_data: Mapping[str, str]) -> Me
     )
 
 
-def _special(stanza: DataMessageStanza, app_data: Mapping[str, str], kind: str) -> Message:
-    return Message(**_common(stanza), message_type=kind, raw=dict(app_data))
+def _special(
+    stanza: DataMessageStanza, app_data: Mapping[str, str], kind: str, sender_id: str | None
+) -> Message:
+    return Message(**_common(stanza, sender_id), message_type=kind, raw=dict(app_data))
 
 
 def _notification(source: Mapping[str, Any]) -> Notification:

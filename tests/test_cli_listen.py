@@ -1,0 +1,65 @@
+"""`pullkin listen` as a subprocess against an in-process emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from _receiver_support import register_direct, send, web_stanza
+
+from pullkin.emulator import Emulator
+from pullkin.store import CredentialStore
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    async with Emulator() as emulator:
+        yield emulator
+
+
+async def listen(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pullkin", "listen", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+
+
+async def test_listen_prints_json_lines_and_exits_cleanly_on_sigterm(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    credentials = register_direct(emu)
+    path = tmp_path / "creds.json"
+    CredentialStore.open(path).put("424242424242", credentials)
+    config = tmp_path / "emu.json"
+    config.write_text(json.dumps(emu.config()))
+    process = await listen("--credentials", str(path), "--emulator", str(config), "-v")
+    assert process.stdout is not None
+    pid = send(emu, credentials, web_stanza(credentials, notification={"title": "Hi"},
+                                            data={"k": "v"}))  # fmt: skip
+    line = await asyncio.wait_for(process.stdout.readline(), 20)
+    document = json.loads(line)
+    assert document["persistent_id"] == pid
+    assert document["notification"]["title"] == "Hi"
+    assert document["data"] == {"k": "v"}
+    assert document["sender_id"] == "424242424242"
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(process.wait(), 20) == 0
+    handled, _ = CredentialStore.open(path).persistent_state("424242424242")
+    assert pid in handled
+
+
+async def test_listen_without_credentials_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    process = await listen("--credentials", str(tmp_path / "none.json"))
+    _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    assert process.returncode == 2
+    assert b"run `pullkin register` first" in stderr
+    assert b"Traceback" not in stderr

@@ -1,0 +1,131 @@
+"""Stanza → Message: FCM web JSON, direct Web Push bodies, Android app_data, specials."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pullkin import crypto
+from pullkin.errors import DecryptionError
+from pullkin.models import AppCredentialsKeys
+from pullkin.payload import build_message
+from pullkin.proto.mcs_pb2 import DataMessageStanza
+
+KEYS = AppCredentialsKeys.generate()
+
+
+def web(
+    body: bytes, encoding: crypto.ContentEncoding = "aesgcm", **fields: object
+) -> DataMessageStanza:
+    payload = crypto.encrypt(body, KEYS.public_key, KEYS.auth_secret, encoding=encoding)
+    stanza = DataMessageStanza(category="org.chromium.linux", raw_data=payload.body, **fields)  # type: ignore[arg-type]
+    setattr(stanza, "from", "BDOU99")
+    for key, value in {**payload.app_data(), "subtype": "wp:x#1"}.items():
+        stanza.app_data.add(key=key, value=value)
+    return stanza
+
+
+def android(**app_data: str) -> DataMessageStanza:
+    stanza = DataMessageStanza(category="com.example.app", token="ck", persistent_id="0:1%ab")
+    setattr(stanza, "from", "424242")
+    for key, value in app_data.items():
+        stanza.app_data.add(key=key, value=value)
+    return stanza
+
+
+def test_fcm_web_json_becomes_a_message() -> None:
+    document = {
+        "notification": {"title": "T", "body": "B", "image": "https://i", "click_action": "https://c",
+                          "badge": "/b.png"},
+        "data": {"k": "v"},
+        "from": "424242",
+        "fcmMessageId": "5a1c",
+        "priority": "high",
+        "collapse_key": "ck",
+    }  # fmt: skip
+    stanza = web(json.dumps(document).encode(), persistent_id="0:1%ab", sent=1697189311810)
+    message = build_message(stanza, KEYS, sender_id="424242")
+    assert message.notification is not None
+    assert message.notification.title == "T"
+    assert message.notification.click_action == "https://c"
+    assert message.notification.extra == {"badge": "/b.png"}
+    assert message.data == {"k": "v"}
+    assert (message.from_, message.priority, message.fcm_message_id) == ("424242", "high", "5a1c")
+    assert message.collapse_key == "ck"
+    assert message.persistent_id == "0:1%ab"
+    assert message.sender_id == "424242"
+    assert message.sent_at == dt.datetime(2023, 10, 13, 9, 28, 31, 810000, tzinfo=dt.timezone.utc)
+    assert message.raw == document
+
+
+def test_direct_web_push_json_and_binary_bodies() -> None:
+    message = build_message(web(b'{"title": "Hi", "url": "/x", "n": 3}', "aes128gcm"), KEYS)
+    assert message.notification is not None
+    assert message.notification.title == "Hi"
+    assert message.data == {"title": "Hi", "url": "/x", "n": "3"}
+    binary = build_message(web(b"\xff\x00raw", "aes128gcm"), KEYS)
+    assert binary.payload == b"\xff\x00raw"
+    assert binary.data == {}
+    assert binary.notification is None
+
+
+def test_android_app_data_with_both_notification_prefixes() -> None:
+    message = build_message(
+        android(**{
+            "gcm.notification.title": "old", "gcm.n.title": "new", "gcm.n.body": "B",
+            "gcm.n.sound2": "ding", "gcm.n.android_channel_id": "c1", "gcm.n.e": "1",
+            "score": "9", "google.c.sender.id": "424242", "google.original_priority": "normal",
+            "from": "424242", "collapse_key": "x",
+        }),
+        None,
+    )  # fmt: skip
+    assert message.notification is not None
+    assert (message.notification.title, message.notification.body) == ("new", "B")
+    assert message.notification.sound == "ding"
+    assert message.notification.extra == {"android_channel_id": "c1"}
+    assert message.data == {"score": "9"}
+    assert message.priority == "normal"
+    assert message.collapse_key == "ck"
+    assert message.fcm_message_id is None or message.fcm_message_id == ""
+
+
+def test_deleted_messages_is_a_special_message() -> None:
+    message = build_message(android(message_type="deleted_messages", total_deleted="3"), None)
+    assert message.message_type == "deleted_messages"
+    assert message.raw["total_deleted"] == "3"
+    assert message.data == {}
+
+
+def test_encrypted_message_without_keys_is_a_decryption_error() -> None:
+    with pytest.raises(DecryptionError, match="no Web Push keys"):
+        build_message(web(b"{}"), None)
+
+
+def test_sent_in_seconds_is_understood_too() -> None:
+    message = build_message(android(x="1"), None)
+    assert message.sent_at is None
+    stanza = android(x="1")
+    stanza.sent = 1_700_000_000
+    assert build_message(stanza, None).sent_at == dt.datetime.fromtimestamp(
+        1_700_000_000, dt.timezone.utc
+    )
+
+
+@given(body=st.binary(max_size=512))
+def test_any_decrypted_body_yields_a_message(body: bytes) -> None:
+    message = build_message(web(body, "aes128gcm"), KEYS)
+    assert message.payload == body
+    assert all(isinstance(v, str) for v in message.data.values())
+
+
+@given(app_data=st.dictionaries(st.text(max_size=20), st.text(max_size=20), max_size=10))
+def test_any_android_app_data_yields_a_message(app_data: dict[str, str]) -> None:
+    app_data.pop("message_type", None)
+    app_data.pop("content-encoding", None)
+    message = build_message(android(**app_data), None)
+    assert set(message.data) <= set(app_data)
+    assert message.to_dict()["data"] == message.data
