@@ -22,6 +22,8 @@ __all__ = ["main"]
 COMMANDS: dict[str, str] = {
     "register": "register an app and print its FCM token",
     "listen": "receive pushes and print each as one JSON line",
+    "emulator": "run the local FCM emulator",
+    "send": "send a push through FCM, Web Push, Azure, HMS, Baidu or Umeng",
 }
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import anyio
 import pytest
@@ -14,7 +15,8 @@ from pullkin.client import Pullkin
 from pullkin.emulator import Emulator
 from pullkin.models import AppCredentials
 from pullkin.proto.mcs_pb2 import DataMessageStanza
-from pullkin.receiver import SessionConfig
+from pullkin.receiver import SessionConfig, SessionState
+from pullkin.store import CredentialStore
 
 pytestmark = pytest.mark.anyio
 
@@ -109,3 +111,49 @@ async def test_malformed_frame_and_unknown_tag_do_not_end_the_session(emu: Emula
 async def test_random_drops_seeded(emu: Emulator) -> None:
     await exactly_once(emu, lambda e: e.faults.drop_randomly(0.1), count=80)
     assert emu.faults.fired.count("mcs:drop_randomly") >= 1
+
+
+async def test_refused_login_rechecks_in_and_survives_a_failing_check_in(emu: Emulator) -> None:
+    # A refused login makes the session check in again; a failing check-in is
+    # transient: the session keeps backing off instead of dying.
+    emu.faults.reject_login(times=1)
+    emu.faults.http_error("checkin", 503, times=2)
+    credentials = register_direct(emu)
+    client = Pullkin(emu.endpoints, session_config=FAST, backoff_base=0.01, backoff_cap=0.02)
+    await client.add_app("1", credentials)
+    client._start(None)
+    await wait_for(lambda: client.state is SessionState.CONNECTED, within=10)
+    assert emu.faults.fired.count("http:checkin") == 2
+    await client.stop()
+    await client.aclose()
+
+
+async def test_dead_device_is_registered_again_and_keeps_receiving(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    errors: list[Exception] = []
+    client = Pullkin(emu.endpoints, credentials_path=tmp_path / "c.json", session_config=FAST)
+    client.on_error(lambda error, stanza: errors.append(error))
+    seen: list[str] = []
+
+    @client.on_notification()
+    async def record(message: Message, stanza: DataMessageStanza) -> None:
+        seen.append(message.data["n"])
+
+    old = await client.register_app(emu.firebase_config)
+    client._start(None)
+    await wait_for(lambda: client.state is SessionState.CONNECTED)
+    del emu.state.devices[old.gcm.android_id]  # the server forgets the device
+    await emu.restart_mcs()
+    await wait_for(lambda: client.apps()[emu.firebase_config.sender_id] != old, within=10)
+    new = client.apps()[emu.firebase_config.sender_id]
+    assert new.fcm.token != old.fcm.token
+    assert new.gcm.android_id != old.gcm.android_id
+    assert any("registered again" in str(error) for error in errors)
+    stored = CredentialStore.open(tmp_path / "c.json").get(emu.firebase_config.sender_id)
+    assert stored == new
+    await wait_for(lambda: client.state is SessionState.CONNECTED, within=10)
+    await emu.send(new.fcm.token, data={"n": "after"})
+    await wait_for(lambda: seen == ["after"], within=10)
+    await client.stop()
+    await client.aclose()

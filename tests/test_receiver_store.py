@@ -48,6 +48,8 @@ async def test_redelivered_message_reaches_handlers_once_across_restarts(
     for stanza in stanzas:
         send(emu, credentials, stanza)
     await wait_for(lambda: len(seen) == 5)
+    ledger = first._apps["1"].ledger
+    await wait_for(lambda: not ledger.unconfirmed())  # the server confirmed our acks
     await first.stop()
     await first.aclose()
     stored = CredentialStore.open(path)

@@ -13,6 +13,7 @@ import ipaddress
 import json
 import logging
 import secrets
+import socket
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,10 +26,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from pullkin._b64 import b64url_encode
-from pullkin.emulator import _tls
+from pullkin.emulator import _tls, persist
 from pullkin.emulator.faults import FaultPlan
-from pullkin.emulator.mailbox import Mailboxes
-from pullkin.emulator.state import EmulatorState
+from pullkin.emulator.mailbox import Delivery, Mailboxes
+from pullkin.emulator.state import Device, EmulatorState
 from pullkin.endpoints import Endpoints
 from pullkin.errors import ConfigError
 from pullkin.models import FirebaseConfig
@@ -110,6 +111,9 @@ class Emulator:
         self.faults = FaultPlan(seed)
         self.state = EmulatorState()
         self.mailboxes = Mailboxes()
+        #: Write-through persistence; a no-op unless ``state_dir`` is set.
+        self.store: persist.Store = persist.NullStore()
+        self._sqlite: persist.SqliteStore | None = None
         self.firebase_config = FirebaseConfig(
             api_key=api_key,
             project_id=project_id,
@@ -157,15 +161,18 @@ class Emulator:
             directory = Path(self._tmp.name)
         else:
             directory = self.state_dir
+            await asyncio.to_thread(self._load_state, directory / persist.DB_NAME)
         self._ca = await asyncio.to_thread(_tls.make_local_ca, directory / "tls", (self.host,))
         server_ssl = self._ca.server_context()
+        # Bind first, so the routes (and the vendor fakes' published URLs) know the port.
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._http_port))
+        self._http_url = f"https://{self._url_host()}:{sock.getsockname()[1]}"
         app = self._build_app()
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self._http_port, ssl_context=server_ssl)
-        await site.start()
-        port = self._bound_port(site)
-        self._http_url = f"https://{self._url_host()}:{port}"
+        await web.SockSite(self._runner, sock, ssl_context=server_ssl).start()
         from pullkin.emulator.mcs_server import McsServer
 
         self.mcs = McsServer(self, server_ssl)
@@ -180,9 +187,76 @@ class Emulator:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._sqlite is not None:
+            self.mailboxes.listener = None
+            self._sqlite.close()
+            self._sqlite = None
+            self.store = persist.NullStore()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+    # --- persistence (--state-dir) --------------------------------------------------
+
+    def _load_state(self, path: Path) -> None:
+        """Open the state database: adopt its identity and state, or record ours."""
+        store = persist.SqliteStore(path)
+        try:
+            identity = store.identity()
+            if identity is None:
+                store.put_identity(self._identity())
+            else:
+                self._apply_identity(identity)
+                self.state = store.load_state()
+                for android_id, items in store.load_pending().items():
+                    self.mailboxes.restore(android_id, items)
+        except BaseException:
+            store.close()
+            raise
+        self._sqlite = store
+        self.store = store
+        self.mailboxes.listener = store  # queued and removed messages, written through
+
+    def _identity(self) -> dict[str, str]:
+        pem = self._service_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        return {
+            "firebase_config": json.dumps(self.firebase_config.to_dict()),
+            "android_config": json.dumps(self.android_config.to_dict()),
+            "vapid_private_key": self.vapid_keys.private_key,
+            "vapid_public_key": self.vapid_keys.public_key,
+            "service_key_pem": pem,
+            "service_key_id": self._service_key_id,
+        }
+
+    def _apply_identity(self, identity: dict[str, str]) -> None:
+        try:
+            self.firebase_config = FirebaseConfig.from_dict(json.loads(identity["firebase_config"]))
+            self.android_config = FirebaseConfig.from_dict(json.loads(identity["android_config"]))
+            self.vapid_keys = VapidKeys(identity["vapid_private_key"], identity["vapid_public_key"])
+            key = serialization.load_pem_private_key(identity["service_key_pem"].encode(), None)
+            self._service_key_id = identity["service_key_id"]
+        except (KeyError, ValueError) as exc:
+            raise ConfigError(
+                f"the emulator state in {self.state_dir} has an unreadable identity ({exc}); "
+                "delete the directory or use another --state-dir"
+            ) from None
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ConfigError(f"the service-account key in {self.state_dir} is not an RSA key")
+        self._service_key = key
+
+    # --- introspection ----------------------------------------------------------------
+
+    def devices(self) -> list[Device]:
+        """Every checked-in device, oldest first."""
+        return sorted(self.state.devices.values(), key=lambda device: device.created_at)
+
+    def deliveries(self) -> list[Delivery]:
+        """Every write of a message to a device's MCS socket, oldest first."""
+        return list(self.mailboxes.deliveries)
 
     async def restart_mcs(self) -> None:
         """Drop every MCS connection and listen again on the same port (fault knob)."""
@@ -191,12 +265,6 @@ class Emulator:
 
     def _url_host(self) -> str:
         return f"[{self.host}]" if ":" in self.host else self.host
-
-    @staticmethod
-    def _bound_port(site: web.TCPSite) -> int:
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        return int(server.sockets[0].getsockname()[1])
 
     # --- the HTTP app ---------------------------------------------------------------
 
@@ -330,6 +398,7 @@ class Emulator:
                 "public_key": self.vapid_keys.public_key,
                 "private_key": self.vapid_keys.private_key,
             },
+            "vendors": self.vendor_credentials,
         }
 
     # --- sending ----------------------------------------------------------------
@@ -341,7 +410,12 @@ class Emulator:
         data: dict[str, str] | None = None,
         **message: Any,
     ) -> str:
-        """Send like FCM HTTP v1 (same validation and delivery); returns the message name."""
+        """Send like FCM HTTP v1 (same validation and delivery); returns the message name.
+
+        Raises the ``SendError`` subclass a client of the real service would get
+        (``UnregisteredError`` for an unknown token, ``InvalidArgumentError`` for a bad
+        message, …) with the FCM error code in ``code``.
+        """
         from pullkin.emulator import fcm
 
         body: dict[str, Any] = {"token": token, **message}
@@ -349,7 +423,10 @@ class Emulator:
             body["notification"] = notification
         if data is not None:
             body["data"] = data
-        return fcm.send_message(self, self.firebase_config.project_id, body)
+        try:
+            return fcm.send_message(self, self.firebase_config.project_id, body)
+        except fcm.GoogleApiError as exc:
+            raise exc.to_send_error() from None
 
     def __repr__(self) -> str:
         state = "running" if self._runner is not None else "stopped"

@@ -6,8 +6,10 @@ plan replays identically.  Tests arm faults on ``emu.faults``; the HTTP middlewa
 and the MCS server consume them.
 
 HTTP endpoint names (the aiohttp route names): ``checkin``, ``register3``,
-``installations``, ``installation_token``, ``installation_delete``,
-``registrations``, ``oauth_token``, ``fcm_send``, ``iid``, ``webpush``, and the
+``installations`` (create), ``installation_token``, ``installation_delete``,
+``registrations`` (create), ``registration`` (GET/PATCH/DELETE one token),
+``oauth_token``, ``fcm_send``, ``iid_add``, ``iid_remove``, ``topic_subscribe``,
+``topic_unsubscribe``, ``webpush`` (both ``/fcm/send/`` and ``/wp/``), and the
 vendor fakes' names (``hms_token``, ``hms_send``, ``hms_topic``, ``baidu``, ``umeng``,
 ``azure``).  ``"*"`` matches every endpoint.
 """

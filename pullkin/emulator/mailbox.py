@@ -14,10 +14,11 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 
-__all__ = ["Delivery", "Mailboxes", "Pending", "new_persistent_id"]
+__all__ = ["Delivery", "MailboxListener", "Mailboxes", "Pending", "new_persistent_id"]
 
 
 def new_persistent_id(now: float | None = None) -> str:
@@ -48,6 +49,14 @@ class Delivery:
     at: float
 
 
+class MailboxListener(Protocol):
+    """Told about every queued and every removed message (state-dir persistence)."""
+
+    def add_pending(self, android_id: int, pending: Pending) -> None: ...
+
+    def remove_pending(self, persistent_ids: Iterable[str]) -> None: ...
+
+
 @dataclass
 class _Mailbox:
     pending: dict[str, Pending] = field(default_factory=dict)
@@ -63,6 +72,8 @@ class Mailboxes:
         self.deliveries: list[Delivery] = []
         self.confirmed: set[str] = set()
         self.expired: list[str] = []
+        self.replaced: list[str] = []
+        self.listener: MailboxListener | None = None
 
     def _box(self, android_id: int) -> _Mailbox:
         box = self._boxes.get(android_id)
@@ -80,10 +91,34 @@ class Mailboxes:
             self.expired.append(stanza.persistent_id)
             return stanza.persistent_id
         expires = None if ttl is None else now + max(ttl, 1)
-        box.pending[stanza.persistent_id] = Pending(stanza, now, expires)
+        item = box.pending[stanza.persistent_id] = Pending(stanza, now, expires)
+        if self.listener is not None:
+            self.listener.add_pending(android_id, item)
         for waker in box.wakers:
             waker.set()
         return stanza.persistent_id
+
+    def replace(
+        self,
+        android_id: int,
+        stanza: DataMessageStanza,
+        ttl: int | None,
+        same: Callable[[DataMessageStanza], bool],
+    ) -> str:
+        """Queue *stanza* in place of every queued message *same* matches (RFC 8030
+        Topic: a newer message replaces an undelivered older one)."""
+        box = self._boxes.get(android_id)
+        if box is not None:
+            stale = [pid for pid, item in box.pending.items() if same(item.stanza)]
+            for pid in stale:
+                del box.pending[pid]
+            self.replaced.extend(stale)
+            self._removed(stale)
+        return self.enqueue(android_id, stanza, ttl)
+
+    def _removed(self, persistent_ids: list[str]) -> None:
+        if persistent_ids and self.listener is not None:
+            self.listener.remove_pending(persistent_ids)
 
     def pending(self, android_id: int) -> list[Pending]:
         """Unconfirmed, unexpired messages in arrival order (expired ones are dropped)."""
@@ -91,18 +126,25 @@ class Mailboxes:
         if box is None:
             return []
         now = self._clock()
-        for pid, item in list(box.pending.items()):
-            if item.expires_at is not None and item.expires_at <= now:
-                del box.pending[pid]
-                self.expired.append(pid)
+        expired = [
+            pid
+            for pid, item in box.pending.items()
+            if item.expires_at is not None and item.expires_at <= now
+        ]
+        for pid in expired:
+            del box.pending[pid]
+        self.expired.extend(expired)
+        self._removed(expired)
         return list(box.pending.values())
 
     def confirm(self, android_id: int, persistent_ids: Iterable[str]) -> None:
         """The device has these messages: never deliver them again."""
         box = self._boxes.get(android_id)
-        for pid in persistent_ids:
-            if box is not None and box.pending.pop(pid, None) is not None:
-                self.confirmed.add(pid)
+        if box is None:
+            return
+        removed = [pid for pid in persistent_ids if box.pending.pop(pid, None) is not None]
+        self.confirmed.update(removed)
+        self._removed(removed)
 
     def record_delivery(self, android_id: int, persistent_id: str) -> None:
         self.deliveries.append(Delivery(android_id, persistent_id, self._clock()))
@@ -121,9 +163,6 @@ class Mailboxes:
     def connected(self, android_id: int) -> bool:
         box = self._boxes.get(android_id)
         return box is not None and bool(box.wakers)
-
-    def snapshot(self) -> dict[int, list[Pending]]:
-        return {aid: list(box.pending.values()) for aid, box in self._boxes.items()}
 
     def restore(self, android_id: int, items: Iterable[Pending]) -> None:
         box = self._box(android_id)

@@ -53,6 +53,7 @@ class McsServer:
         self.port = 0
         self.sessions: dict[int, _Session] = {}
         self._all: set[_Session] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         #: Server-initiated HeartbeatPing interval (None: only answer the client's).
         self.ping_interval: float | None = None
         #: ``heartbeat_config.interval_ms`` put in LoginResponses (None: omitted).
@@ -76,6 +77,8 @@ class McsServer:
             self._server.close()
         for session in list(self._all):
             session.abort()
+        if self._tasks:  # let every session finish its cleanup before the loop ends
+            await asyncio.wait(self._tasks, timeout=5)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -86,6 +89,10 @@ class McsServer:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session = _Session(self, self._emu, reader, writer)
         self._all.add(session)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         try:
             await session.run()
         except (ProtocolError, _Closing, OSError, asyncio.TimeoutError) as exc:

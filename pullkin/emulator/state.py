@@ -10,7 +10,10 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
+
+from pullkin._b64 import b64decode_any
 
 __all__ = [
     "Device",
@@ -45,6 +48,8 @@ class GcmRegistration:
     kind: Literal["web", "android"] = "web"
     project_id: str | None = None
     created_at: float = field(default_factory=time.time)
+    #: The Firebase installation an Android-app registration was made with.
+    fid: str | None = None
 
 
 @dataclass
@@ -72,6 +77,15 @@ class FcmRegistration:
     fid: str | None = None
     created_at: float = field(default_factory=time.time)
 
+    # Decoded once per registration, not once per send (the send hot path).
+    @cached_property
+    def p256dh_bytes(self) -> bytes:
+        return b64decode_any(self.p256dh)
+
+    @cached_property
+    def auth_bytes(self) -> bytes:
+        return b64decode_any(self.auth)
+
 
 @dataclass
 class OAuthToken:
@@ -81,6 +95,8 @@ class OAuthToken:
     client_email: str
     project_id: str
     expires_at: float
+    #: The space-separated OAuth scopes the token was granted.
+    scope: str = ""
 
 
 @dataclass
@@ -93,9 +109,13 @@ class EmulatorState:
     fcm: dict[str, FcmRegistration] = field(default_factory=dict)
     oauth_tokens: dict[str, OAuthToken] = field(default_factory=dict)
     topics: dict[str, set[str]] = field(default_factory=dict)
+    #: Tokens that existed and were deleted (Web Push answers 410 Gone for them).
+    deleted_tokens: set[str] = field(default_factory=set)
 
     def check_device(self, android_id: int, security_token: int) -> bool:
         """True when the pair belongs to a checked-in device (constant-time compare)."""
+        if not 0 <= security_token < 1 << 64:
+            return False
         device = self.devices.get(android_id)
         return device is not None and secrets.compare_digest(
             device.security_token.to_bytes(8, "big"), security_token.to_bytes(8, "big")
@@ -108,3 +128,27 @@ class EmulatorState:
         if gcm is None:
             return None
         return gcm.android_id, gcm
+
+    def installation_by_auth_token(self, auth_token: str, now: float) -> Installation | None:
+        """The installation whose current, unexpired FIS auth token is *auth_token*."""
+        if not auth_token:
+            return None
+        wanted = auth_token.encode()
+        for installation in self.installations.values():
+            if secrets.compare_digest(installation.auth_token.encode(), wanted):
+                return installation if installation.expires_at > now else None
+        return None
+
+    def find_gcm(
+        self, android_id: int, app: str, subtype: str, sender: str
+    ) -> GcmRegistration | None:
+        """The register3 entry made earlier for the same (device, app, subtype, sender)."""
+        for registration in self.gcm.values():
+            if (
+                registration.android_id == android_id
+                and registration.app == app
+                and registration.subtype == subtype
+                and registration.sender == sender
+            ):
+                return registration
+        return None

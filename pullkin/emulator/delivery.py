@@ -1,0 +1,264 @@
+"""How a sent message becomes the ``DataMessageStanza`` a device receives.
+
+Facts: ../shared/protocol/fcm-send.md §3 (and §3.4, the emulator's rules) and
+webpush.md §1, §8.  Three shapes:
+
+* FCM v1 → web registration: the JSON document of §3.1, encrypted with **aesgcm** to
+  the registration's p256dh/auth; app_data ``google.source``, ``encryption``,
+  ``subtype``, ``crypto-key`` (the order of the FM fixture).
+* FCM v1 → Android-app registration: no encryption; data keys verbatim plus the
+  ``gcm.n.*`` notification keys and ``google.*`` keys of §3.2.
+* RFC 8030 Web Push → web registration: the body untouched in ``raw_data`` with its
+  content coding in app_data.
+
+The JSON/app_data builders are pure.  Encryption is the costly step of the send path:
+the ECDH agreement with a registration's key is reused for up to a minute (a fresh salt
+per message still gives every message its own content key), which keeps a v1 send far
+below a millisecond.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from pullkin._b64 import b64url_encode
+from pullkin.crypto import aesgcm_keys
+from pullkin.emulator.state import FcmRegistration, GcmRegistration
+from pullkin.proto.mcs_pb2 import AppData, DataMessageStanza
+
+__all__ = [
+    "DEFAULT_TTL",
+    "MAX_TTL",
+    "android_app_data",
+    "android_stanza",
+    "web_payload",
+    "web_stanza",
+    "webpush_stanza",
+]
+
+#: FCM keeps messages 4 weeks by default, which is also the maximum (fcm-send.md §1.2).
+MAX_TTL = 2_419_200
+DEFAULT_TTL = MAX_TTL
+
+_PRIORITY_NUMBER = {"PRIORITY_MIN": "-2", "PRIORITY_LOW": "-1", "PRIORITY_DEFAULT": "0",
+                    "PRIORITY_HIGH": "1", "PRIORITY_MAX": "2"}  # fmt: skip
+_VISIBILITY_NUMBER = {"PRIVATE": "0", "PUBLIC": "1", "SECRET": "-1"}
+# AndroidNotification field → app_data key (§3.2); others map to "gcm.n.<name>".
+_ANDROID_KEYS = {"channel_id": "gcm.n.android_channel_id", "sound": "gcm.n.sound2"}
+_SKIPPED_ANDROID_FIELDS = frozenset({"proxy", "bypass_proxy_notification"})
+
+
+_AGREEMENT_SECONDS = 60.0
+_MAX_AGREEMENTS = 4096
+_AESGCM_RS = 4096
+
+
+@dataclass(frozen=True)
+class _Agreement:
+    """An ephemeral sender key and its ECDH secret with one registration's p256dh."""
+
+    sender: bytes
+    secret: bytes
+    crypto_key: str
+    made_at: float
+
+
+_agreements: dict[bytes, _Agreement] = {}
+
+
+def _agreement(receiver: bytes, now: float) -> _Agreement:
+    agreement = _agreements.get(receiver)
+    if agreement is None or now - agreement.made_at > _AGREEMENT_SECONDS:
+        private = ec.generate_private_key(ec.SECP256R1())
+        peer = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), receiver)
+        sender = private.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+        secret = private.exchange(ec.ECDH(), peer)
+        agreement = _Agreement(sender, secret, f"dh={b64url_encode(sender)}", now)
+        if len(_agreements) >= _MAX_AGREEMENTS:
+            _agreements.clear()
+        _agreements[receiver] = agreement
+    return agreement
+
+
+def encrypt_aesgcm(
+    plaintext: bytes, receiver: bytes, auth: bytes, now: float
+) -> tuple[bytes, str, str]:
+    """aesgcm (webpush.md §4, §8) in one record: (body, encryption, crypto-key) values."""
+    agreement = _agreement(receiver, now)
+    salt = os.urandom(16)
+    cek, nonce = aesgcm_keys(agreement.secret, auth, salt, receiver, agreement.sender)
+    body = AESGCM(cek).encrypt(nonce, b"\x00\x00" + plaintext, None)
+    encryption = f"salt={b64url_encode(salt)}"
+    if len(plaintext) + 2 > _AESGCM_RS:
+        encryption += f";rs={len(plaintext) + 2}"
+    return body, encryption, agreement.crypto_key
+
+
+def _short_id() -> str:
+    return secrets.token_hex(4).upper()
+
+
+def _stanza(sender: str, category: str, ttl: int, now: float) -> DataMessageStanza:
+    stanza = DataMessageStanza(id=_short_id(), category=category, ttl=ttl, sent=int(now * 1000))
+    setattr(stanza, "from", sender)  # "from" is a Python keyword
+    return stanza
+
+
+# --- FCM v1 → web registration ------------------------------------------------------
+
+
+def web_payload(message: Mapping[str, Any], sender_id: str, message_id: str) -> dict[str, Any]:
+    """The JSON document FCM encrypts for a web registration (§3.1).
+
+    *message* is a validated v1 message in snake_case (see ``fcm.validate``).
+    """
+    webpush: Mapping[str, Any] = message.get("webpush") or {}
+    options: Mapping[str, Any] = webpush.get("fcm_options") or {}
+    notification = dict(message.get("notification") or {})
+    notification.update(webpush.get("notification") or {})
+    if "link" in options:
+        notification["click_action"] = options["link"]
+    data = dict(message.get("data") or {})
+    data.update(webpush.get("data") or {})
+    headers: Mapping[str, str] = webpush.get("headers") or {}
+    payload: dict[str, Any] = {}
+    if notification:
+        payload["notification"] = notification
+    if data:
+        payload["data"] = data
+    payload["from"] = sender_id
+    payload["fcmMessageId"] = message_id
+    payload["priority"] = "high" if headers.get("Urgency", "").lower() == "high" else "normal"
+    if headers.get("Topic"):
+        payload["collapse_key"] = headers["Topic"]
+    fcm_options = {**(message.get("fcm_options") or {}), **options}
+    if fcm_options:
+        payload["fcmOptions"] = fcm_options
+    return payload
+
+
+def web_stanza(
+    gcm: GcmRegistration,
+    fcm: FcmRegistration,
+    plaintext: bytes,
+    ttl: int,
+    now: float | None = None,
+) -> DataMessageStanza:
+    """Encrypt *plaintext* (the §3.1 JSON) to *fcm*'s keys, as FCM delivers it."""
+    now = time.time() if now is None else now
+    body, encryption, crypto_key = encrypt_aesgcm(plaintext, fcm.p256dh_bytes, fcm.auth_bytes, now)
+    stanza = _stanza(gcm.sender, gcm.app, ttl, now)
+    items = [("google.source", "webpush"), ("encryption", encryption)]
+    if gcm.subtype:
+        items.append(("subtype", gcm.subtype))
+    items.append(("crypto-key", crypto_key))
+    stanza.app_data.extend(AppData(key=key, value=value) for key, value in items)
+    stanza.raw_data = body
+    return stanza
+
+
+# --- FCM v1 → Android-app registration ------------------------------------------------
+
+
+def _flag(value: Any) -> str:
+    return "true" if value else "false"
+
+
+def _millis(duration: str) -> int:
+    return round(float(duration.rstrip("s")) * 1000)
+
+
+def _notification_value(name: str, value: Any) -> str:
+    if name == "notification_priority":
+        return _PRIORITY_NUMBER.get(value, "0")
+    if name == "visibility":
+        return _VISIBILITY_NUMBER.get(value, "0")
+    if name == "vibrate_timings":
+        return json.dumps([_millis(item) for item in value])
+    if name == "light_settings":
+        color = value.get("color") or {}
+        rgb = "".join(
+            f"{round(float(color.get(c, 0)) * 255):02x}" for c in ("red", "green", "blue")
+        )
+        return json.dumps(
+            [f"#{rgb}", _millis(value.get("light_on_duration", "0s")),
+             _millis(value.get("light_off_duration", "0s"))]
+        )  # fmt: skip
+    if isinstance(value, bool):
+        return _flag(value)
+    if isinstance(value, list):
+        return json.dumps(value)
+    return str(value)
+
+
+def android_app_data(
+    message: Mapping[str, Any], sender_id: str, priority: str
+) -> list[tuple[str, str]]:
+    """The app_data of an Android-app delivery (§3.2), data keys first."""
+    android: Mapping[str, Any] = message.get("android") or {}
+    data = dict(message.get("data") or {})
+    data.update(android.get("data") or {})
+    items = list(data.items())
+    notification = dict(message.get("notification") or {})
+    notification.update(android.get("notification") or {})
+    if notification:
+        items.append(("gcm.n.e", "1"))
+        for name, value in notification.items():
+            if name not in _SKIPPED_ANDROID_FIELDS:
+                key = _ANDROID_KEYS.get(name, f"gcm.n.{name}")
+                items.append((key, _notification_value(name, value)))
+    items += [
+        ("google.c.sender.id", sender_id),
+        ("google.original_priority", priority),
+        ("google.delivered_priority", priority),
+    ]
+    return items
+
+
+def android_stanza(
+    gcm: GcmRegistration,
+    items: list[tuple[str, str]],
+    collapse_key: str,
+    ttl: int,
+    now: float | None = None,
+) -> DataMessageStanza:
+    stanza = _stanza(gcm.sender, gcm.app, ttl, time.time() if now is None else now)
+    stanza.app_data.extend(AppData(key=key, value=value) for key, value in items)
+    if collapse_key:
+        stanza.token = collapse_key
+    return stanza
+
+
+# --- RFC 8030 Web Push ------------------------------------------------------------------
+
+
+def webpush_stanza(
+    gcm: GcmRegistration,
+    body: bytes,
+    coding: Mapping[str, str],
+    ttl: int,
+    topic: str = "",
+    now: float | None = None,
+) -> DataMessageStanza:
+    """Forward a Web Push body untouched; *coding* is its ``content-encoding`` or
+    ``encryption`` + ``crypto-key`` app_data."""
+    stanza = _stanza(gcm.sender, gcm.app, ttl, time.time() if now is None else now)
+    items = list(coding.items())
+    if gcm.subtype:
+        items.append(("subtype", gcm.subtype))
+    stanza.app_data.extend(AppData(key=key, value=value) for key, value in items)
+    if body:
+        stanza.raw_data = body
+    if topic:
+        stanza.token = topic
+    return stanza
