@@ -86,9 +86,7 @@ def _sent_at(value: int) -> _dt.datetime | None:
         return None
 
 
-def _from_plaintext(
-    stanza: DataMessageStanza, plaintext: bytes, sender_id: str | None
-) -> Message:
+def _from_plaintext(stanza: DataMessageStanza, plaintext: bytes, sender_id: str | None) -> Message:
     common = _common(stanza, sender_id)
     try:
         document = json.loads(plaintext)
