@@ -149,7 +149,7 @@ async def test_dead_device_is_registered_again_and_keeps_receiving(
     new = client.apps()[emu.firebase_config.sender_id]
     assert new.fcm.token != old.fcm.token
     assert new.gcm.android_id != old.gcm.android_id
-    assert any("registered again" in str(error) for error in errors)
+    await wait_for(lambda: any("registered again" in str(error) for error in errors))
     stored = CredentialStore.open(tmp_path / "c.json").get(emu.firebase_config.sender_id)
     assert stored == new
     await wait_for(lambda: client.state is SessionState.CONNECTED, within=10)
