@@ -49,7 +49,8 @@ async def test_redelivered_message_reaches_handlers_once_across_restarts(
         send(emu, credentials, stanza)
     await wait_for(lambda: len(seen) == 5)
     ledger = first._apps["1"].ledger
-    await wait_for(lambda: not ledger.unconfirmed())  # the server confirmed our acks
+    # every message handled and acknowledged, and the server confirmed the acks
+    await wait_for(lambda: len(ledger.handled()) == 5 and not ledger.unconfirmed())
     await first.stop()
     await first.aclose()
     stored = CredentialStore.open(path)
