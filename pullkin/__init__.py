@@ -1,13 +1,15 @@
 """pullkin: receive FCM/GCM pushes like Chrome, send through six vendors, test offline.
 
-The public names are re-exported here; see ``README.md`` for a tour and
-``pullkin.errors`` for the exception tree.
+Receiving: ``Pullkin`` (handlers, apps, sessions) on top of ``PullkinCore``
+(registration).  Sending: ``pullkin.senders``.  Emulating: ``pullkin.emulator``.
+Errors: ``pullkin.errors``.  See ``README.md`` for a tour.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from pullkin.client import Pullkin
 from pullkin.core import PullkinCore
 from pullkin.endpoints import DEFAULT_VAPID_KEY, Endpoints
 from pullkin.models import (
@@ -23,9 +25,7 @@ from pullkin.models import (
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 
 __all__ = [
-    # configuration
     "DEFAULT_VAPID_KEY",
-    # credentials and messages
     "AppCredentials",
     "AppCredentialsFcm",
     "AppCredentialsGcm",
@@ -36,7 +36,7 @@ __all__ = [
     "FirebaseInstallation",
     "Message",
     "Notification",
-    # registration
+    "Pullkin",
     "PullkinCore",
     "__version__",
 ]

@@ -20,6 +20,7 @@ __all__ = ["main"]
 
 # name -> one-line help; the module pullkin.commands.<name> does the rest.
 COMMANDS: dict[str, str] = {
+    "demo": "see the whole push path on the embedded emulator (start here)",
     "register": "register an app and print its FCM token",
     "listen": "receive pushes and print each as one JSON line",
     "emulator": "run the local FCM emulator",

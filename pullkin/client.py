@@ -193,6 +193,18 @@ class Pullkin(PullkinCore):
         if self._sessions:
             self._start_app(app)
 
+    async def add_stored_apps(self) -> list[str]:
+        """Add every app the store holds (e.g. registered by ``pullkin register``);
+        returns their sender ids."""
+        if self.store is None:
+            raise ConfigError("no store: pass credentials_path= or store= to Pullkin")
+        senders = self.store.sender_ids()
+        for sender in senders:
+            credentials = self.store.get(sender)
+            if credentials is not None:
+                await self.add_app(sender, credentials)
+        return senders
+
     async def register_app(self, config: FirebaseConfig, *, retries: int = 5) -> AppCredentials:
         """Reuse the stored registration of *config* (refreshed if due) or register,
         store and add it.  The token to give senders is ``credentials.fcm.token``."""
@@ -247,6 +259,13 @@ class Pullkin(PullkinCore):
             self._stop_workers(app)
         self._stopped.set()
         await self._persist()
+
+    async def wait_connected(self) -> None:
+        """Start receiving if needed and return once every session is logged in (a test
+        harness awaits this, under its own timeout, before its backend sends)."""
+        self._start(None)
+        for session in self.sessions:
+            await session.wait_connected()
 
     def _start(self, sender_ids: list[str] | None) -> None:
         if not self._apps:

@@ -209,6 +209,7 @@ class DeviceSession:
         self._activity = anyio.Event()
         self._last_activity = 0.0
         self._needs_reauth = False
+        self._connected = anyio.Event()
 
     def __repr__(self) -> str:
         return f"<DeviceSession android_id={self.device.android_id} {self.state.value}>"
@@ -233,6 +234,11 @@ class DeviceSession:
                 self.stats.reconnects += 1
         finally:
             self.state = SessionState.STOPPED
+
+    async def wait_connected(self) -> None:
+        """Return once the session is logged in (at once if it is)."""
+        while self.state is not SessionState.CONNECTED:
+            await self._connected.wait()
 
     def stop(self) -> None:
         """Ask the session to end: pending acknowledgements are flushed first."""
@@ -278,6 +284,8 @@ class DeviceSession:
             self._errors("unexpected error in the MCS session", exc)
         finally:
             self._link = None
+            if self._connected.is_set():
+                self._connected = anyio.Event()
             await link.stream.aclose()
         if logged_in_at is not None and time.monotonic() - logged_in_at >= self.config.stable_after:
             self._backoff.reset()
@@ -317,6 +325,7 @@ class DeviceSession:
         self._confirm(link.conn.take_confirmed())
         self._link = link
         self.state = SessionState.CONNECTED
+        self._connected.set()
         self._touch()
         log.info("MCS connected (android_id %d)", self.device.android_id)
 

@@ -499,3 +499,55 @@ def test_mismatched_key_pair_is_rejected_on_use() -> None:
     mixed = AppCredentialsKeys(RFC8291["ua_private"], WALRUS["ua_public"], RFC8291["auth_secret"])
     with pytest.raises(DecryptionError, match="does not match"):
         decrypt(b(RFC8291["body"]), {"content-encoding": "aes128gcm"}, mixed)
+
+
+# --- seal: the lean send path, checked against encrypt, http_ece and the vectors ------
+
+
+def test_seal_reproduces_rfc8291_and_walrus_vectors() -> None:
+    rfc = crypto.seal(
+        RFC8291["plaintext"],
+        b(RFC8291["ua_public"]),
+        b(RFC8291["auth_secret"]),
+        salt=b(RFC8291["salt"]),
+        agreement=crypto.KeyAgreement.make(
+            b(RFC8291["ua_public"]), sender_key(RFC8291["as_private"])
+        ),
+    )
+    assert rfc.body == b(RFC8291["body"])
+    walrus = crypto.seal(
+        b"I am the walrus",
+        b(WALRUS["ua_public"]),
+        b(WALRUS["auth"]),
+        "aesgcm",
+        salt=b(WALRUS["salt"]),
+        agreement=crypto.KeyAgreement.make(
+            b(WALRUS["ua_public"]), sender_key(WALRUS["as_private"])
+        ),
+    )
+    assert walrus.body == b(WALRUS["ciphertext"])
+    assert walrus.app_data() == WALRUS_APP_DATA
+
+
+@settings(max_examples=40, deadline=None)
+@given(plaintext=st.binary(max_size=4096), encoding=st.sampled_from(["aes128gcm", "aesgcm"]))
+def test_seal_matches_encrypt_byte_for_byte(
+    plaintext: bytes, encoding: crypto.ContentEncoding
+) -> None:
+    private = ec.generate_private_key(ec.SECP256R1())
+    salt = os.urandom(16)
+    sealed = crypto.seal(
+        plaintext, RECEIVER.public_bytes, RECEIVER.auth_bytes, encoding, salt=salt,
+        agreement=crypto.KeyAgreement.make(RECEIVER.public_bytes, private),
+    )  # fmt: skip
+    reference = encrypt(
+        plaintext, RECEIVER.public_key, RECEIVER.auth_secret, encoding=encoding, salt=salt,
+        sender_private_key=private,
+    )  # fmt: skip
+    assert sealed == reference
+    assert decrypt(sealed.body, sealed.app_data(), RECEIVER) == plaintext
+
+
+def test_key_agreement_rejects_a_point_off_the_curve() -> None:
+    with pytest.raises(ConfigError, match="not a point"):
+        crypto.KeyAgreement.make(b"\x04" + b"\x01" * 64)

@@ -76,8 +76,8 @@ async def _listen(endpoints: Endpoints, store: CredentialStore, senders: list[st
         client.on_error(_report)
         for sender in senders:
             credentials = store.get(sender)
-            assert credentials is not None
-            await client.add_app(sender, credentials)
+            if credentials is not None:
+                await client.add_app(sender, credentials)
         runner = asyncio.create_task(client.run())
         while not stop.is_set() and not runner.done():
             try:

@@ -20,19 +20,12 @@ below a millisecond.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-from pullkin._b64 import b64url_encode
-from pullkin.crypto import aesgcm_keys
+from pullkin.crypto import KeyAgreement, seal
 from pullkin.emulator.state import FcmRegistration, GcmRegistration
 from pullkin.proto.mcs_pb2 import AppData, DataMessageStanza
 
@@ -60,48 +53,20 @@ _SKIPPED_ANDROID_FIELDS = frozenset({"proxy", "bypass_proxy_notification"})
 
 _AGREEMENT_SECONDS = 60.0
 _MAX_AGREEMENTS = 4096
-_AESGCM_RS = 4096
 
 
-@dataclass(frozen=True)
-class _Agreement:
-    """An ephemeral sender key and its ECDH secret with one registration's p256dh."""
-
-    sender: bytes
-    secret: bytes
-    crypto_key: str
-    made_at: float
+_agreements: dict[bytes, tuple[KeyAgreement, float]] = {}
 
 
-_agreements: dict[bytes, _Agreement] = {}
-
-
-def _agreement(receiver: bytes, now: float) -> _Agreement:
-    agreement = _agreements.get(receiver)
-    if agreement is None or now - agreement.made_at > _AGREEMENT_SECONDS:
-        private = ec.generate_private_key(ec.SECP256R1())
-        peer = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), receiver)
-        sender = private.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
-        secret = private.exchange(ec.ECDH(), peer)
-        agreement = _Agreement(sender, secret, f"dh={b64url_encode(sender)}", now)
+def _agreement(receiver: bytes, now: float) -> KeyAgreement:
+    """One ephemeral key per registration for a minute (a fresh salt per message
+    keeps every content key distinct): saves an ECDH on each send."""
+    cached = _agreements.get(receiver)
+    if cached is None or now - cached[1] > _AGREEMENT_SECONDS:
         if len(_agreements) >= _MAX_AGREEMENTS:
             _agreements.clear()
-        _agreements[receiver] = agreement
-    return agreement
-
-
-def encrypt_aesgcm(
-    plaintext: bytes, receiver: bytes, auth: bytes, now: float
-) -> tuple[bytes, str, str]:
-    """aesgcm (webpush.md §4, §8) in one record: (body, encryption, crypto-key) values."""
-    agreement = _agreement(receiver, now)
-    salt = os.urandom(16)
-    cek, nonce = aesgcm_keys(agreement.secret, auth, salt, receiver, agreement.sender)
-    body = AESGCM(cek).encrypt(nonce, b"\x00\x00" + plaintext, None)
-    encryption = f"salt={b64url_encode(salt)}"
-    if len(plaintext) + 2 > _AESGCM_RS:
-        encryption += f";rs={len(plaintext) + 2}"
-    return body, encryption, agreement.crypto_key
+        cached = _agreements[receiver] = (KeyAgreement.make(receiver), now)
+    return cached[0]
 
 
 def _short_id() -> str:
@@ -156,14 +121,17 @@ def web_stanza(
 ) -> DataMessageStanza:
     """Encrypt *plaintext* (the §3.1 JSON) to *fcm*'s keys, as FCM delivers it."""
     now = time.time() if now is None else now
-    body, encryption, crypto_key = encrypt_aesgcm(plaintext, fcm.p256dh_bytes, fcm.auth_bytes, now)
+    receiver = fcm.p256dh_bytes
+    payload = seal(
+        plaintext, receiver, fcm.auth_bytes, "aesgcm", agreement=_agreement(receiver, now)
+    )
     stanza = _stanza(gcm.sender, gcm.app, ttl, now)
-    items = [("google.source", "webpush"), ("encryption", encryption)]
+    items = [("google.source", "webpush"), ("encryption", payload.encryption or "")]
     if gcm.subtype:
         items.append(("subtype", gcm.subtype))
-    items.append(("crypto-key", crypto_key))
+    items.append(("crypto-key", payload.crypto_key or ""))
     stanza.app_data.extend(AppData(key=key, value=value) for key, value in items)
-    stanza.raw_data = body
+    stanza.raw_data = payload.body
     return stanza
 
 

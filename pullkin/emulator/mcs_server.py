@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 _LOGIN_TIMEOUT = 30.0  # Chrome's read timeout (mcs.md §2)
 _READ_SIZE = 1 << 16
 _AUTH_FAILED = 401  # error code of a refused login (the real value is UNCERTAIN)
+_ACK_REPLY_DELAY = 0.05
 
 
 class _Closing(Exception):
@@ -124,12 +125,15 @@ class _Session:
         self._frames_left: int | None = None
         self._ignore_pings = False
         self._wake: asyncio.Event | None = None
+        self._ack_reply: asyncio.TimerHandle | None = None
 
     def abort(self) -> None:
         """Drop the connection at once (the session's reads then see EOF)."""
         self._writer.transport.abort()
 
     async def close(self) -> None:
+        if self._ack_reply is not None:
+            self._ack_reply.cancel()
         if self._wake is not None and self.android_id is not None:
             self._emu.mailboxes.detach(self.android_id, self._wake)
         self._writer.close()
@@ -255,11 +259,25 @@ class _Session:
             self._emu.mailboxes.confirm(self.android_id, event.ids)
         elif isinstance(event, ev.StreamAck):
             self._confirm()
-            self._writer.write(self._conn.send(ev.StreamAck()))
+            self._schedule_ack_reply()
         elif isinstance(event, ev.DataMessage):
             self._conn.message_done(event.stream_index)  # upstream: accepted at once
         elif isinstance(event, ev.Close | ev.ConnectionClosed):
             raise _Closing(f"client sent {type(event).__name__}")
+
+    def _schedule_ack_reply(self) -> None:
+        """Answer the client's StreamAck so it learns its ids are confirmed — unless
+        another packet (which carries the same position) goes out meanwhile."""
+        if self._ack_reply is not None:
+            return
+        sent = self._conn.stream_id_out
+
+        def reply() -> None:
+            self._ack_reply = None
+            if self._conn.stream_id_out == sent and not self._writer.is_closing():
+                self._writer.write(self._conn.send(ev.StreamAck()))
+
+        self._ack_reply = asyncio.get_running_loop().call_later(_ACK_REPLY_DELAY, reply)
 
     def _confirm(self) -> None:
         confirmed = self._conn.take_confirmed()

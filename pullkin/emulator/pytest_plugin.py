@@ -1,12 +1,15 @@
-"""pytest plugin: the ``pullkin_emulator`` fixture (entry point ``pytest11``).
+"""pytest plugin (entry point ``pytest11``): ``pullkin_emulator``, ``pullkin_receiver``.
 
 ``pullkin_emulator`` is an async, function-scoped fixture that yields a started
 ``Emulator`` (127.0.0.1, ephemeral ports, in-memory state) and closes it after the
-test.  It runs under anyio's pytest plugin on the asyncio backend::
+test.  ``pullkin_receiver`` yields a ``ReceiverHarness``: an app registered on that
+emulator, connected, recording what it receives.  Both run under anyio's pytest
+plugin on the asyncio backend::
 
     @pytest.mark.anyio
-    async def test_push(pullkin_emulator):
-        name = await pullkin_emulator.send(token, data={"k": "v"})
+    async def test_push(pullkin_emulator, pullkin_receiver):
+        await pullkin_emulator.send(pullkin_receiver.token, data={"k": "v"})
+        assert (await pullkin_receiver.next_message()).data == {"k": "v"}
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from pullkin.emulator import Emulator
+from pullkin.emulator.harness import ReceiverHarness
 from pullkin.errors import ConfigError
 
-__all__ = ["pullkin_emulator"]
+__all__ = ["pullkin_emulator", "pullkin_receiver"]
 
 
 @pytest.fixture
@@ -31,3 +35,13 @@ async def pullkin_emulator(anyio_backend_name: str) -> AsyncIterator[Emulator]:
         )
     async with Emulator() as emulator:
         yield emulator
+
+
+@pytest.fixture
+async def pullkin_receiver(pullkin_emulator: Emulator) -> AsyncIterator[ReceiverHarness]:
+    """A web app registered on ``pullkin_emulator``, connected, recording messages."""
+    harness = await ReceiverHarness.start(pullkin_emulator)
+    try:
+        yield harness
+    finally:
+        await harness.aclose()

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["VENDORS", "add_vendor_routes"]
 
 #: Vendor fake modules mounted by the emulator.
-VENDORS: tuple[str, ...] = ()
+VENDORS: tuple[str, ...] = ("hms", "baidu", "umeng", "azure")
 
 
 def add_vendor_routes(app: web.Application, emu: Emulator) -> None:

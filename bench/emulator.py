@@ -1,0 +1,183 @@
+"""Emulator throughput: FCM v1 sends accepted and delivered over MCS to 100 devices.
+
+Run: ``python bench/emulator.py [--devices 100] [--messages 10000] [--concurrency 64]``.
+The emulator runs in a child process pinned to one core.  This process (the other
+core) registers the devices through the emulator's real endpoints, keeps one MCS
+connection per device open with the bare codec (counting and acknowledging data
+messages, no decryption: the receiving side must not be the bottleneck), and POSTs
+FCM v1 messages round-robin to the devices' tokens over keep-alive HTTPS.  Prints one
+JSON object: sends accepted/s and deliveries/s (target >= 2,000/s), with the child's
+CPU seconds, so the figure is per emulator core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp
+import jwt
+from _util import emit
+
+from pullkin.core import PullkinCore
+from pullkin.emulator import Emulator
+from pullkin.endpoints import Endpoints
+from pullkin.mcs import events as ev
+from pullkin.mcs.codec import McsConnection, Role
+from pullkin.models import AppCredentials, FirebaseConfig
+
+
+async def _serve() -> None:
+    async with Emulator() as emu:
+        print(json.dumps({**emu.config(), "service_account": emu.service_account_info}))
+        sys.stdout.flush()
+        await asyncio.to_thread(sys.stdin.read)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        print(json.dumps({"cpu": usage.ru_utime + usage.ru_stime}))
+
+
+class _Device:
+    """One MCS connection: counts data messages, acknowledges in batches."""
+
+    def __init__(self, credentials: AppCredentials) -> None:
+        self.credentials = credentials
+        self.conn = McsConnection(Role.CLIENT)
+        self.received = 0
+
+    async def run(self, endpoints: Endpoints, counter: list[int], done: asyncio.Event) -> None:
+        gcm = self.credentials.gcm
+        reader, writer = await asyncio.open_connection(
+            endpoints.mcs_host, endpoints.mcs_port, ssl=endpoints.ssl_context
+        )
+        writer.write(self.conn.send(ev.LoginRequest(gcm.android_id, gcm.security_token)))
+        try:
+            while not done.is_set():
+                data = await reader.read(65536)
+                if not data:
+                    return
+                self.conn.receive_data(data)
+                while (event := self.conn.next_event()) is not ev.NEED_DATA:
+                    if isinstance(event, ev.DataMessage):
+                        self.conn.message_done(event.stream_index)
+                        counter[0] += 1
+                if self.conn.ack_due:  # Chrome's cadence: every 10 messages
+                    writer.write(self.conn.send(ev.StreamAck()))
+                if counter[0] >= counter[1]:
+                    done.set()
+        finally:
+            writer.close()
+
+
+async def _access_token(session: aiohttp.ClientSession, account: dict[str, str]) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": account["client_email"],
+        "scope": "https://www.googleapis.com/auth/firebase.messaging",
+        "aud": account["token_uri"],
+        "iat": now,
+        "exp": now + 3600,
+    }
+    assertion = jwt.encode(claims, account["private_key"], algorithm="RS256")
+    form = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
+    async with session.post(account["token_uri"], data=form) as response:
+        return str((await response.json())["access_token"])
+
+
+async def _load(config: dict[str, Any], args: argparse.Namespace) -> dict[str, float]:
+    endpoints = Endpoints.from_dict(config["endpoints"], ca_path=config["ca_path"])
+    firebase = FirebaseConfig.from_dict(config["firebase_config"])
+    async with PullkinCore(endpoints) as core:
+        devices = [_Device(await core.register_app(firebase)) for _ in range(args.devices)]
+    counter, done = [0, args.messages], asyncio.Event()
+    tasks = [asyncio.create_task(d.run(endpoints, counter, done)) for d in devices]
+    await asyncio.sleep(1.0)  # every login done
+    connector = aiohttp.TCPConnector(ssl=endpoints.ssl_context, limit=args.concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        token = await _access_token(session, config["service_account"])
+        url = endpoints.fcm_send_url(firebase.project_id)
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        bodies = [
+            json.dumps(
+                {"message": {"token": d.credentials.fcm.token, "data": {"n": "1", "k": "v" * 40}}}
+            ).encode()
+            for d in devices
+        ]
+        queue = list(range(args.messages))
+        accepted_at: list[float] = []
+
+        async def worker() -> None:
+            while queue:
+                n = queue.pop()
+                async with session.post(url, data=bodies[n % len(bodies)], headers=headers) as r:
+                    assert r.status == 200, await r.text()
+                    await r.read()
+            accepted_at.append(time.perf_counter())
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+        accepted = max(accepted_at) - start
+        await asyncio.wait_for(done.wait(), 120)
+        delivered = time.perf_counter() - start
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {"accepted_s": accepted, "delivered_s": delivered}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=100)
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if args.serve:
+        if len(cpus) > 1:
+            os.sched_setaffinity(0, {cpus[-1]})
+        asyncio.run(_serve())
+        return
+    if len(cpus) > 1:
+        os.sched_setaffinity(0, set(cpus[:-1]))
+    child = subprocess.Popen(
+        [*os.environ.get("BENCH_WRAP", "").split(),
+         sys.executable, __file__, "--serve"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    assert child.stdin is not None
+    assert child.stdout is not None
+    config = json.loads(child.stdout.readline())
+    cpu_before = 0.0
+    times = asyncio.run(_load(config, args))
+    child.stdin.close()
+    child_cpu = json.loads(child.stdout.readline())["cpu"] - cpu_before
+    child.wait(timeout=30)
+    emit(
+        "emulator",
+        {
+            "devices": args.devices,
+            "messages": args.messages,
+            "concurrency": args.concurrency,
+            "accepted_per_s": round(args.messages / times["accepted_s"]),
+            "delivered_per_s": round(args.messages / times["delivered_s"]),
+            "emulator_cpu_s_total": round(child_cpu, 2),
+            "emulator_pinned_to_one_core": len(cpus) > 1,
+            "target_delivered_per_s": 2000,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Send one push through a vendor and print the result as JSON.
+
+  pullkin send fcm --token TOKEN --title Hi --data k=v
+  pullkin send webpush --subscription sub.json --data '{"hello": "world"}'
+  pullkin send azure --format fcmv1 --payload '{"message": {...}}' --tags 'sports'
+
+Each vendor is a module ``pullkin.commands.send_<vendor>`` (``configure(parser)``,
+``run(args) -> int``) listed in ``SENDERS``.  Credentials come from files or
+environment variables, never from the command line (they would show in ``ps``);
+``--emulator CONFIG.json`` (the JSON line ``pullkin emulator`` prints, saved to a
+file) targets a running emulator instead.  A missing, unreadable or rejected
+credential, or a message refused before sending, is a one-line error with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import ssl
+from pathlib import Path
+from typing import Any
+
+from pullkin.errors import ConfigError, InvalidArgumentError, UnauthenticatedError
+
+__all__ = ["SENDERS", "configure", "emulator_config", "json_argument", "run"]
+
+#: Vendor sub-commands: modules ``pullkin.commands.send_<name>``.
+SENDERS: tuple[str, ...] = ("fcm", "webpush", "azure", "hms", "baidu", "umeng")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="vendor", metavar="VENDOR", required=True)
+    for name in SENDERS:
+        module = importlib.import_module(f"pullkin.commands.send_{name}")
+        vendor = sub.add_parser(
+            name,
+            help=module.__doc__.splitlines()[0] if module.__doc__ else name,
+            description=module.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.configure(vendor)
+        vendor.set_defaults(_send=module.run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        code: int = args._send(args)
+    except UnauthenticatedError as exc:
+        # The vendor refused the credentials: a usage problem, like a missing one.
+        raise ConfigError(f"{args.vendor} rejected the credentials: {exc}") from None
+    except InvalidArgumentError as exc:
+        if exc.http_status is not None:
+            raise
+        raise ConfigError(exc.args[0]) from None  # refused before sending
+    return code
+
+
+# --- helpers shared by the vendor modules ----------------------------------------------
+
+
+def emulator_config(path: Path | None) -> dict[str, Any] | None:
+    """The saved ``pullkin emulator`` JSON line, or None without ``--emulator``."""
+    if path is None:
+        return None
+    data = json_argument(f"@{path}", "--emulator")
+    if not isinstance(data, dict) or "endpoints" not in data:
+        raise ConfigError(f"{path} is not the JSON line `pullkin emulator` printed")
+    return data
+
+
+def emulator_ssl(config: dict[str, Any]) -> ssl.SSLContext:
+    """An SSL context trusting the emulator's CA (``ca_path``)."""
+    ca_path = config.get("ca_path")
+    if not isinstance(ca_path, str):
+        raise ConfigError("the emulator config has no ca_path")
+    try:
+        return ssl.create_default_context(cafile=ca_path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the emulator CA {ca_path}: {exc.strerror}") from None
+
+
+def read_text(path: Path | str, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what} {str(path)!r}: {exc.strerror}") from None
+
+
+def json_argument(value: str, what: str) -> Any:
+    """JSON given inline, or ``@FILE`` to read it from a file."""
+    text = read_text(value[1:], what) if value.startswith("@") else value
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ConfigError(f"{what} is not valid JSON") from None

@@ -1,0 +1,455 @@
+"""The HTTP base every sender composes: pooled session, retries, error mapping.
+
+Theory of operation: a sender owns one ``HttpClient``.  ``request()`` is one logical
+call: it gets a fresh request id, then makes up to ``RetryPolicy.attempts`` attempts
+inside ``RetryPolicy.total`` seconds.  Each attempt asks the optional ``auth`` hook for
+headers (so a token or signature that expires mid-retry is renewed), sends, reads the
+whole body and hands an ``HttpResponse`` to the vendor's classifier, which answers
+``None`` (success) or the ``SendError`` the answer means.  Only what is safe to repeat
+is retried: ``UnavailableError`` (5xx, timeouts, dropped connections) and
+``QuotaExceededError`` (429) by default; the wait is the server's ``Retry-After`` when
+it gave one, else exponential backoff with full jitter.  A retryable answer on the
+last attempt, or one whose wait would overrun the budget, is raised with
+``retry_after`` set, so the caller can schedule it.
+
+The session is keep-alive and pooled; the client closes it only if it created it.
+Sleeping and the clock are injectable, so retry tests run in microseconds.  Batch
+helpers (``run_each`` and its result types) live in ``_batch`` and are re-exported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json as _json
+import logging
+import os
+import random
+import ssl as _ssl
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+from pullkin._backoff import Backoff, parse_retry_after
+from pullkin.errors import (
+    ConfigError,
+    InvalidArgumentError,
+    NotFoundError,
+    QuotaExceededError,
+    SendError,
+    UnauthenticatedError,
+    UnavailableError,
+)
+from pullkin.senders._batch import BatchResult, SendResult, run_each
+
+__all__ = [
+    "NO_RETRY",
+    "AuthHook",
+    "BatchResult",
+    "Classifier",
+    "HttpClient",
+    "HttpResponse",
+    "RetryPolicy",
+    "SendResult",
+    "default_classify",
+    "dumps",
+    "error_for_status",
+    "is_retryable",
+    "run_each",
+]
+
+log = logging.getLogger(__name__)
+
+
+#: Async hook returning per-attempt headers (a bearer token, a SAS signature).
+AuthHook = Callable[[], Awaitable[Mapping[str, str]]]
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact UTF-8 JSON, the one body encoding every sender uses."""
+    return _json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# --- responses --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """A complete answer: status, headers (case-insensitive), the whole body.
+
+    ``request_id`` is the vendor's id when its headers carried one, else ours.
+    """
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    request_id: str
+    url: str = ""
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        """The decoded JSON body, or ``None`` when the body is not JSON."""
+        try:
+            return _json.loads(self.body)
+        except ValueError:
+            return None
+
+    @property
+    def retry_after(self) -> float | None:
+        return parse_retry_after(self.headers.get("Retry-After"))
+
+
+# --- error mapping ----------------------------------------------------------------
+
+#: Classifier: ``None`` for success, else the error the answer means.
+Classifier = Callable[[HttpResponse], SendError | None]
+
+_INVALID = frozenset({400, 411, 413, 414, 415, 422})
+
+
+def error_for_status(
+    response: HttpResponse,
+    vendor: str,
+    *,
+    code: str | None = None,
+    message: str | None = None,
+    not_found: type[NotFoundError] = NotFoundError,
+    body: Mapping[str, Any] | str | None = None,
+) -> SendError:
+    """The default status → error mapping (vendors pass their own code/message).
+
+    400/411/413/414/415/422 → ``InvalidArgumentError``; 401/403 →
+    ``UnauthenticatedError``; 404/410 → *not_found*; 408 and 5xx →
+    ``UnavailableError``; 429 → ``QuotaExceededError``; any other status ``SendError``.
+    """
+    status = response.status
+    cls: type[SendError]
+    if status in _INVALID:
+        cls = InvalidArgumentError
+    elif status in (401, 403):
+        cls = UnauthenticatedError
+    elif status in (404, 410):
+        cls = not_found
+    elif status == 429:
+        cls = QuotaExceededError
+    elif status == 408 or status >= 500:
+        cls = UnavailableError
+    else:
+        cls = SendError
+    text = message or _snippet(response)
+    return cls(
+        f"{vendor} answered HTTP {status}: {text}",
+        vendor=vendor,
+        code=code or f"HTTP_{status}",
+        http_status=status,
+        retry_after=response.retry_after,
+        request_id=response.request_id,
+        response=body if body is not None else _decoded(response),
+    )
+
+
+def default_classify(vendor: str) -> Classifier:
+    """A classifier that treats 2xx/3xx as success and maps the rest by status."""
+
+    def classify(response: HttpResponse) -> SendError | None:
+        if response.status < 400:
+            return None
+        return error_for_status(response, vendor)
+
+    return classify
+
+
+def is_retryable(error: SendError) -> bool:
+    """The default: retry unavailability (5xx, timeouts) and quota (429) errors."""
+    return isinstance(error, (UnavailableError, QuotaExceededError))
+
+
+def _decoded(response: HttpResponse) -> Mapping[str, Any] | str:
+    data = response.json()
+    return data if isinstance(data, dict) else response.text()[:2000]
+
+
+def _snippet(response: HttpResponse) -> str:
+    text = " ".join(response.text().split())
+    return (text[:200] + "…") if len(text) > 200 else (text or "(empty body)")
+
+
+# --- retry policy -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: ``attempts`` in all (1 = no retry) within ``total`` seconds.
+
+    Waits are the server's ``Retry-After`` when given, else full-jitter exponential
+    backoff from ``base`` doubling up to ``cap`` seconds.
+    """
+
+    attempts: int = 4
+    base: float = 0.5
+    cap: float = 30.0
+    total: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ConfigError("RetryPolicy.attempts must be at least 1")
+        if self.base <= 0 or self.cap < self.base:
+            raise ConfigError("RetryPolicy needs base > 0 and cap >= base")
+        if self.total <= 0:
+            raise ConfigError("RetryPolicy.total must be positive (seconds)")
+
+    def backoff(self, rng: random.Random | None = None) -> Backoff:
+        return Backoff(base=self.base, cap=self.cap, rng=rng or random.Random())
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+# --- the client -------------------------------------------------------------------
+
+_Sleep = Callable[[float], Awaitable[None]]
+
+
+class HttpClient:
+    """One vendor's pooled, retrying HTTP client; an async context manager.
+
+    ``session``: use this aiohttp session instead of creating one (it is then never
+    closed here).  ``timeout``: seconds per attempt.  ``ssl``: an ``SSLContext`` to
+    trust (``None`` = system store, verification always on).  ``classify``: the
+    vendor's answer → error mapping.  ``request_id_header``: send our request id under
+    this header; ``response_id_headers``: where the vendor puts its own id.
+    """
+
+    def __init__(
+        self,
+        vendor: str,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        ssl: _ssl.SSLContext | None = None,
+        classify: Classifier | None = None,
+        retryable: Callable[[SendError], bool] = is_retryable,
+        request_id_header: str | None = None,
+        response_id_headers: Sequence[str] = (),
+        limit: int = 100,
+        sleep: _Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        if timeout <= 0:
+            raise ConfigError(f"{vendor} sender: timeout must be positive seconds")
+        self.vendor = vendor
+        self.retry = retry or RetryPolicy()
+        self.classify = classify or default_classify(vendor)
+        self._retryable = retryable
+        self._session = session
+        self._owns_session = session is None
+        self._ssl: _ssl.SSLContext | bool = ssl if ssl is not None else True
+        self._timeout = timeout
+        self._attempt_timeout = aiohttp.ClientTimeout(total=timeout)
+        self._request_id_header = request_id_header
+        self._response_id_headers = tuple(response_id_headers)
+        self._limit = limit
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._closed = False
+
+    # --- lifecycle --------------------------------------------------------------
+
+    async def __aenter__(self) -> HttpClient:
+        self._ensure_session()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the session if this client created it; idempotent."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session:
+            await session.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ConfigError(f"this {self.vendor} sender is closed; create a new one")
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._limit, ssl=self._ssl)
+            self._session = aiohttp.ClientSession(connector=connector)
+        return self._session
+
+    # --- requests ---------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        data: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        auth: AuthHook | None = None,
+        classify: Classifier | None = None,
+        idempotent: bool = True,
+        retry: RetryPolicy | None = None,
+    ) -> HttpResponse:
+        """Send with retries; returns the successful answer or raises ``SendError``.
+
+        ``json`` is encoded compactly (and sets ``Content-Type``); ``data`` is sent
+        as is.  ``idempotent=False`` retries a dropped connection or timeout only
+        when the request cannot have reached the server (connect failures); HTTP
+        answers are retried per the classifier either way.
+        """
+        session = self._ensure_session()
+        body, base_headers = self._encode(json, data, headers)
+        request_id = os.urandom(16).hex()  # 128 random bits, like a uuid4, cheaper
+        if self._request_id_header:
+            base_headers[self._request_id_header] = request_id
+        policy = retry or self.retry
+        check = classify or self.classify
+        started = self._clock()
+        backoff: Backoff | None = None
+        attempt = 0
+        while True:
+            attempt += 1
+            send_headers = base_headers
+            if auth is not None:
+                send_headers = {**base_headers, **(await auth())}
+            remaining = policy.total - (self._clock() - started)
+            try:
+                response = await self._attempt(
+                    session, method, url, body, send_headers, params, request_id, remaining
+                )
+            except _Transient as exc:
+                error: SendError = exc.error
+                error.__cause__ = exc.__cause__  # keep aiohttp's reason for debugging
+                can_retry = idempotent or exc.before_send
+            else:
+                maybe = check(response)
+                if maybe is None:
+                    return response
+                error = _complete(maybe, response)
+                can_retry = self._retryable(error)
+            backoff = backoff or policy.backoff(self._rng)
+            delay = error.retry_after if error.retry_after is not None else backoff.next_delay()
+            elapsed = self._clock() - started
+            if not can_retry or attempt >= policy.attempts or elapsed + delay >= policy.total:
+                raise error
+            log.info(
+                "%s: attempt %d failed (%s, request %s); retrying in %.2fs",
+                self.vendor, attempt, error.code, request_id, delay,
+            )  # fmt: skip
+            await self._sleep(delay)
+
+    def _encode(
+        self, json: Any, data: bytes | str | None, headers: Mapping[str, str] | None
+    ) -> tuple[bytes | None, dict[str, str]]:
+        out = dict(headers) if headers else {}
+        if json is not None:
+            if data is not None:
+                raise ConfigError("pass either json= or data=, not both")
+            out.setdefault("Content-Type", "application/json; charset=utf-8")
+            return dumps(json), out
+        if isinstance(data, str):
+            return data.encode(), out
+        return data, out
+
+    async def _attempt(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None,
+        request_id: str,
+        remaining: float,
+    ) -> HttpResponse:
+        timeout = self._attempt_timeout
+        if remaining < self._timeout:
+            timeout = aiohttp.ClientTimeout(total=max(remaining, 0.001))
+        try:
+            async with session.request(
+                method, url, data=body, headers=headers, params=params,
+                timeout=timeout, ssl=self._ssl,
+            ) as resp:  # fmt: skip
+                payload = await resp.read()
+                return HttpResponse(
+                    resp.status, resp.headers, payload, self._vendor_id(resp, request_id), url
+                )
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise UnavailableError(
+                f"{self.vendor}: the TLS certificate of {exc.host} is not trusted "
+                f"({exc.certificate_error}); pass ssl= an SSLContext that trusts it",
+                vendor=self.vendor, code="TLS_CERTIFICATE", request_id=request_id,
+            ) from None  # fmt: skip
+        except aiohttp.InvalidURL as exc:
+            raise ConfigError(f"{self.vendor} sender: invalid URL {exc.url!s}") from None
+        except aiohttp.ClientConnectorError as exc:
+            raise _Transient(self._unavailable("CONNECTION_ERROR", exc, request_id), True) from exc
+        except asyncio.TimeoutError:
+            raise _Transient(
+                self._unavailable("TIMEOUT", None, request_id, f"no answer in {timeout.total}s"),
+                before_send=False,
+            ) from None
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            raise _Transient(self._unavailable("CONNECTION_ERROR", exc, request_id), False) from exc
+
+    def _vendor_id(self, resp: aiohttp.ClientResponse, ours: str) -> str:
+        for name in self._response_id_headers:
+            value = resp.headers.get(name)
+            if value:
+                return value
+        return ours
+
+    def _unavailable(
+        self, code: str, exc: BaseException | None, request_id: str, text: str | None = None
+    ) -> UnavailableError:
+        detail = text or f"{type(exc).__name__}: {exc}"
+        return UnavailableError(
+            f"{self.vendor}: request failed ({detail})",
+            vendor=self.vendor,
+            code=code,
+            request_id=request_id,
+        )
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("open" if self._session else "idle")
+        return f"<HttpClient {self.vendor} {state} attempts={self.retry.attempts}>"
+
+
+class _Transient(Exception):
+    """A failed attempt without an HTTP answer; ``before_send``: nothing reached the peer."""
+
+    def __init__(self, error: UnavailableError, before_send: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.before_send = before_send
+
+
+def _complete(error: SendError, response: HttpResponse) -> SendError:
+    # Classifiers may leave the transport facts out; fill them in here, once.
+    if error.request_id is None:
+        error.request_id = response.request_id
+    if error.http_status is None:
+        error.http_status = response.status
+    if error.retry_after is None:
+        error.retry_after = response.retry_after
+    return error

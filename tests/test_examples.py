@@ -1,0 +1,118 @@
+"""Each script in examples/ runs against the emulator and does what it says."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from pullkin.core import PullkinCore
+from pullkin.emulator import Emulator
+from pullkin.emulator.harness import ReceiverHarness
+from pullkin.store import CredentialStore
+
+pytestmark = pytest.mark.anyio
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    async with Emulator() as emulator:
+        yield emulator
+
+
+async def registered(emu: Emulator, tmp_path: Path) -> tuple[Path, Path, str]:
+    """(credentials file, emulator config file, FCM token) as the CLI would leave them."""
+    async with PullkinCore(emu.endpoints) as core:
+        credentials = await core.register_app(emu.firebase_config)
+    path = tmp_path / "creds.json"
+    CredentialStore.open(path).put(emu.firebase_config.sender_id, credentials)
+    account = tmp_path / "sa.json"
+    account.write_text(json.dumps(emu.service_account_info))
+    config = tmp_path / "emu.json"
+    config.write_text(json.dumps({**emu.config(), "service_account_path": str(account)}))
+    return path, config, credentials.fcm.token
+
+
+async def start(script: str, *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, str(EXAMPLES / script), *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+
+
+async def read_until(process: asyncio.subprocess.Process, text: str) -> None:
+    assert process.stdout is not None
+    while True:
+        line = await asyncio.wait_for(process.stdout.readline(), 20)
+        assert line, f"the example ended before printing {text!r}"
+        if text in line.decode():
+            return
+
+
+async def test_listen_example_prints_notifications_and_data(emu: Emulator, tmp_path: Path) -> None:
+    creds, config, token = await registered(emu, tmp_path)
+    process = await start(
+        "listen.py", "--credentials", str(creds), "--emulator", str(config), "--count", "2"
+    )
+    await read_until(process, "listening")
+    await emu.send(token, notification={"title": "Hi", "body": "there"})
+    await emu.send(token, data={"k": "v"})
+    output, errors = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, errors.decode()
+    assert "notification: Hi — there" in output.decode()
+    assert 'data: {"k": "v"}' in output.decode()
+
+
+async def test_bot_example_calls_the_webhook_and_replies_with_a_push(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    creds, config, token = await registered(emu, tmp_path)
+    hooks: list[dict[str, object]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        hooks.append(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    peer = await ReceiverHarness.start(emu)
+    try:
+        process = await start(
+            "bot.py", "--credentials", str(creds), "--emulator", str(config), "--count", "1",
+            "--webhook", f"http://127.0.0.1:{port}/hook", "--reply-token", peer.token,
+        )  # fmt: skip
+        await read_until(process, "bot ready")
+        await emu.send(token, data={"question": "ping"})
+        reply = await peer.next_message(timeout=20)
+        _, errors = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0, errors.decode()
+    finally:
+        await peer.aclose()
+        await runner.cleanup()
+    assert hooks[0]["data"] == {"question": "ping"}
+    assert reply.data["reply_to"]
+
+
+async def test_backend_push_example_passes_under_pytest(tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error",
+        str(EXAMPLES / "test_backend_push.py"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, output.decode()
+    assert "1 passed" in output.decode()
