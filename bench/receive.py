@@ -117,7 +117,10 @@ async def _receive(config: dict[str, Any], keys: AppCredentialsKeys, count: int)
         client._start(None)
         await asyncio.wait_for(finished.wait(), timeout=600)
         elapsed = time.perf_counter() - login
-        print("cpu", time.process_time() - cpu, "wall", elapsed, file=sys.stderr)
+        print(
+            "cpu", round(time.process_time() - cpu, 3), "wall", round(elapsed, 3),
+            "first message after", round(started[0] - login, 3), file=sys.stderr,
+        )  # fmt: skip
         session = client.sessions[0]
         assert session.state is SessionState.CONNECTED
     return elapsed

@@ -56,7 +56,7 @@ class _App:
     key: str
     credentials: AppCredentials
     ledger: IdLedger
-    queue: asyncio.Queue[tuple[DeviceSession, ev.DataMessage]] = field(
+    queue: asyncio.Queue[tuple[DeviceSession, list[ev.DataMessage]]] = field(
         default_factory=asyncio.Queue
     )
     workers: list[asyncio.Task[None]] = field(default_factory=list)
@@ -78,6 +78,8 @@ class _DeviceHooks:
 
     def route(self, stanza: DataMessageStanza) -> _App | None:
         apps = self.apps()
+        if len(apps) == 1:  # the common case: nothing to tell apart
+            return apps[0]
         subtype = next((i.value for i in stanza.app_data if i.key == "subtype"), None)
         for app in apps:
             gcm = app.credentials.gcm
@@ -87,8 +89,12 @@ class _DeviceHooks:
                 return app
         return apps[0] if len(apps) == 1 else None
 
-    def deliver(self, session: DeviceSession, app: Any, message: ev.DataMessage) -> None:
-        app.queue.put_nowait((session, message))
+    def deliver(self, session: DeviceSession, app: Any, messages: list[ev.DataMessage]) -> None:
+        if self._client.concurrency == 1:
+            app.queue.put_nowait((session, messages))  # one worker: keep the batch whole
+        else:
+            for message in messages:
+                app.queue.put_nowait((session, [message]))
 
     def ledgers(self) -> list[IdLedger]:
         return [app.ledger for app in self.apps()]
@@ -325,11 +331,12 @@ class Pullkin(PullkinCore):
 
     async def _work(self, app: _App) -> None:
         while True:
-            session, message = await app.queue.get()
-            try:
-                await self._handle(session, app, message)
-            finally:
-                session.message_done(app, message)
+            session, messages = await app.queue.get()
+            for message in messages:
+                try:
+                    await self._handle(session, app, message)
+                finally:
+                    session.message_done(app, message)
 
     async def _handle(self, session: DeviceSession, app: _App, event: ev.DataMessage) -> None:
         stanza = event.stanza

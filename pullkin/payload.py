@@ -27,7 +27,7 @@ __all__ = ["IDLE_CATEGORY", "app_data_of", "build_message"]
 IDLE_CATEGORY = "com.google.android.gsf.gtalkservice"
 
 _FCM_KEYS = frozenset({"notification", "data", "fcmMessageId", "from", "collapse_key"})
-_NOTIFICATION_FIELDS = ("title", "body", "image", "icon", "click_action", "tag", "color")
+_NOTIFICATION_KNOWN = ("title", "body", "image", "icon", "click_action", "tag", "color", "sound")
 _RESERVED_PREFIXES = ("google.", "gcm.")
 _RESERVED_KEYS = frozenset({"from", "message_type", "collapse_key"})
 _CRYPTO_KEYS = frozenset({"content-encoding", "encryption", "crypto-key", "_googRawData"})
@@ -54,13 +54,14 @@ def build_message(
     message_type = app_data.get("message_type")
     if message_type not in (None, "gcm"):
         return _special(stanza, app_data, message_type, sender_id)
-    if crypto.encoding_of(app_data, stanza.raw_data) is not None:
+    raw = stanza.raw_data
+    if crypto.encoding_of(app_data, raw) is not None:
         if keys is None:
             raise DecryptionError(
                 "message is encrypted but this registration has no Web Push keys "
                 "(an Android-app registration cannot decrypt it)"
             )
-        plaintext = crypto.decrypt(stanza.raw_data, app_data, keys)
+        plaintext = crypto.decrypt(raw, app_data, keys)
         return _from_plaintext(stanza, plaintext, sender_id)
     return _from_app_data(stanza, app_data, sender_id)
 
@@ -89,8 +90,8 @@ def _sent_at(value: int) -> _dt.datetime | None:
 def _from_plaintext(stanza: DataMessageStanza, plaintext: bytes, sender_id: str | None) -> Message:
     common = _common(stanza, sender_id)
     try:
-        document = json.loads(plaintext)
-    except (UnicodeDecodeError, ValueError):
+        document = json.loads(plaintext.decode())
+    except ValueError:  # not UTF-8, or not JSON: a plain Web Push body
         document = None
     if not isinstance(document, dict):
         return Message(**common, payload=plaintext)
@@ -159,9 +160,9 @@ def _special(
 
 
 def _notification(source: Mapping[str, Any]) -> Notification:
-    known = {name: _text(source.get(name)) for name in _NOTIFICATION_FIELDS}
-    extra = {k: v for k, v in source.items() if k not in _NOTIFICATION_FIELDS and k != "sound"}
-    return Notification(**known, sound=_text(source.get("sound")), extra=extra)
+    extra = dict(source)
+    known = {name: _text(extra.pop(name)) for name in _NOTIFICATION_KNOWN if name in extra}
+    return Notification(**known, extra=extra)
 
 
 def _strings(value: Any) -> dict[str, str]:

@@ -103,7 +103,9 @@ class SessionHooks(Protocol):
 
     def route(self, stanza: DataMessageStanza) -> AppRoute | None: ...
 
-    def deliver(self, session: DeviceSession, app: AppRoute, message: ev.DataMessage) -> None: ...
+    def deliver(
+        self, session: DeviceSession, app: AppRoute, messages: list[ev.DataMessage]
+    ) -> None: ...
 
     def ledgers(self) -> Sequence[IdLedger]: ...
 
@@ -168,6 +170,7 @@ class _Link:
         self.in_flight = 0
         # messages handed to the client, by identity (stream indexes restart per link)
         self.delivered: dict[int, ev.DataMessage] = {}
+        self.batches: dict[str, tuple[AppRoute, list[ev.DataMessage]]] = {}
         self.finished: list[ev.DataMessage] = []
         self.failure: Exception | None = None
 
@@ -353,6 +356,10 @@ class DeviceSession:
                 reply = self._on_event(link, event)
                 if reply is not None:
                     replies.append(reply)
+            # One hand-over per app and chunk, not per message.
+            batches, link.batches = link.batches, {}
+            for app, messages in batches.values():
+                self.hooks.deliver(self, app, messages)
             self._confirm(conn.take_confirmed())
             if replies:
                 await link.write(replies)
@@ -396,7 +403,11 @@ class DeviceSession:
                 app.ledger.start(pid)
             link.in_flight += 1
             link.delivered[id(message)] = message
-            self.hooks.deliver(self, app, message)
+            batch = link.batches.get(app.key)
+            if batch is None:
+                link.batches[app.key] = (app, [message])
+            else:
+                batch[1].append(message)
             return None
         link.finished.append(message)
         link.in_flight += 1
