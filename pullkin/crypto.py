@@ -50,6 +50,7 @@ __all__ = [
     "encoding_of",
     "encrypt",
     "generate_keys",
+    "load_point",
     "load_private_key",
     "parse_crypto_key",
     "parse_encryption",
@@ -409,15 +410,24 @@ class KeyAgreement:
 
     @classmethod
     def make(
-        cls, receiver: bytes, private: ec.EllipticCurvePrivateKey | None = None
+        cls,
+        receiver: bytes | ec.EllipticCurvePublicKey,
+        private: ec.EllipticCurvePrivateKey | None = None,
     ) -> KeyAgreement:
-        try:
-            peer = ec.EllipticCurvePublicKey.from_encoded_point(_CURVE, receiver)
-        except ValueError:
-            raise ConfigError("p256dh is not a point on P-256") from None
+        """Agree with *receiver* (its 65-byte point, or the loaded key: a sender that
+        pushes to one subscription often keeps it loaded, which saves a decode)."""
+        peer = receiver if isinstance(receiver, ec.EllipticCurvePublicKey) else load_point(receiver)
         private = private or ec.generate_private_key(_CURVE)
         public = private.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
         return cls(public, private.exchange(_ECDH, peer))
+
+
+def load_point(point: bytes) -> ec.EllipticCurvePublicKey:
+    """A 65-byte uncompressed P-256 point as a key (``ConfigError`` if invalid)."""
+    try:
+        return ec.EllipticCurvePublicKey.from_encoded_point(_CURVE, point)
+    except ValueError:
+        raise ConfigError("p256dh is not a point on P-256") from None
 
 
 def seal(
@@ -428,6 +438,7 @@ def seal(
     *,
     salt: bytes | None = None,
     agreement: KeyAgreement | None = None,
+    receiver_key: ec.EllipticCurvePublicKey | None = None,
 ) -> EncryptedPayload:
     """Encrypt one record like :func:`encrypt`, on the send hot path.
 
@@ -436,7 +447,7 @@ def seal(
     it against :func:`encrypt` and the published vectors.  *p256dh* and *auth* are
     raw bytes, validated by the caller.
     """
-    agreement = agreement or KeyAgreement.make(p256dh)
+    agreement = agreement or KeyAgreement.make(receiver_key or p256dh)
     salt = salt if salt is not None else os.urandom(16)
     sender = agreement.sender_public
     if encoding == "aes128gcm":

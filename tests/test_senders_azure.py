@@ -167,6 +167,21 @@ async def test_windows_sends_carry_the_wns_type(capture: Capture) -> None:
     assert raw["headers"]["Content-Type"] == "application/octet-stream"
 
 
+async def test_mpns_sends_carry_the_target_and_class_like_the_sample(capture: Capture) -> None:
+    async with hub(capture) as nh:
+        await nh.send_mpns_notification("<wp:Notification><wp:Toast/></wp:Notification>", "a")
+        await nh.send_mpns_notification("<wp:Notification><wp:Tile/></wp:Notification>")
+    toast, tile = capture.requests
+    assert toast["headers"]["ServiceBusNotification-Format"] == "windowsphone"
+    assert toast["headers"]["X-WindowsPhone-Target"] == "toast"
+    assert toast["headers"]["X-NotificationClass"] == "2"
+    assert (tile["headers"]["X-WindowsPhone-Target"], tile["headers"]["X-NotificationClass"]) == (
+        "tile",
+        "1",
+    )
+    assert toast["headers"]["Content-Type"] == "application/xml"
+
+
 async def test_direct_batch_is_chunked_at_1000_handles_as_multipart(capture: Capture) -> None:
     handles = [f"h{i}" for i in range(2500)]
     async with hub(capture) as nh:

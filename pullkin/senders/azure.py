@@ -208,6 +208,20 @@ class AzureNotificationHub:
         note = AzureNotification("windows", payload, {"X-WNS-Type": kind})
         return await self.send_notification(note, tags, test=test)
 
+    async def send_mpns_notification(
+        self, payload: str, tags: Tags = None, *, test: bool = False
+    ) -> NotificationOutcome:
+        """MPNS (Windows Phone 8) XML, as Microsoft's sample sends it.  MPNS itself is
+        retired; hubs still accept the format for old registrations."""
+        if "<wp:Toast" in payload:
+            headers = {"X-WindowsPhone-Target": "toast", "X-NotificationClass": "2"}
+        elif "<wp:Tile" in payload:
+            headers = {"X-WindowsPhone-Target": "tile", "X-NotificationClass": "1"}
+        else:
+            headers = {"X-NotificationClass": "3"}  # raw
+        note = AzureNotification("windowsphone", payload, headers)
+        return await self.send_notification(note, tags, test=test)
+
     async def send_baidu_notification(
         self, payload: Mapping[str, Any], tags: Tags = None, *, test: bool = False
     ) -> NotificationOutcome:

@@ -37,13 +37,17 @@ __all__ = [
 ]
 
 #: ServiceBusNotification-Format values this client sends.
-FORMATS = ("fcmv1", "gcm", "apple", "windows", "baidu", "xiaomi", "browser", "adm", "template")
+FORMATS = (
+    "fcmv1", "gcm", "apple", "windows", "windowsphone", "baidu", "xiaomi", "browser", "adm",
+    "template",
+)  # fmt: skip
 MAX_BODY = 64 * 1024  # NH rejects larger requests with 413
 WNS_TYPES = ("wns/toast", "wns/tile", "wns/badge", "wns/raw")
 
 Format = Literal[
-    "fcmv1", "gcm", "apple", "windows", "baidu", "xiaomi", "browser", "adm", "template"
-]
+    "fcmv1", "gcm", "apple", "windows", "windowsphone", "baidu", "xiaomi", "browser", "adm",
+    "template",
+]  # fmt: skip
 
 _URI_SAFE = "!*'()"  # with quote()'s own -_.~: exactly encodeURIComponent's set
 _TAG = re.compile(r"[A-Za-z0-9_@#.:\-]{1,120}")
@@ -260,6 +264,9 @@ class AzureNotification:
             wns = _header(self.headers, "X-WNS-Type")
             if wns not in WNS_TYPES:
                 raise _invalid(f"windows notifications need X-WNS-Type: one of {WNS_TYPES}")
+        elif self.format == "windowsphone":
+            if not isinstance(self.body, str):
+                raise _invalid("windowsphone (MPNS) notifications are XML text")
         elif self.format == "template":
             _check_template(self.body)
         elif isinstance(self.body, (str, bytes)):
@@ -282,6 +289,8 @@ class AzureNotification:
         if self.format == "windows":
             raw = _header(self.headers, "X-WNS-Type") == "wns/raw"
             return "application/octet-stream" if raw else "application/xml"
+        if self.format == "windowsphone":
+            return "application/xml"
         return "application/json;charset=utf-8"
 
 

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from pullkin._b64 import b64decode_any, b64url_encode
-from pullkin.crypto import ContentEncoding, seal
+from pullkin.crypto import ContentEncoding, load_point, seal
 from pullkin.errors import ConfigError, InvalidArgumentError, SendError, UnregisteredError
 from pullkin.senders._http import (
     BatchResult,
@@ -55,6 +55,7 @@ _AES128GCM_OVERHEAD = 16 + 4 + 1 + 65 + 1 + 16  # header, delimiter, tag
 _AESGCM_OVERHEAD = 2 + 16  # padding length, tag
 _MAX_VAPID_LIFETIME = 24 * 3600
 _RESIGN_BEFORE = 3600.0
+_MAX_CACHED_SUBSCRIPTIONS = 4096
 _TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _URGENCIES = ("very-low", "low", "normal", "high")
 
@@ -80,12 +81,18 @@ class Subscription:
     p256dh: str
     auth: str
     p256dh_bytes: bytes = field(init=False, repr=False, compare=False)
+    p256dh_key: ec.EllipticCurvePublicKey = field(init=False, repr=False, compare=False)
     auth_bytes: bytes = field(init=False, repr=False, compare=False)
     audience: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "audience", _origin(self.endpoint))
         object.__setattr__(self, "p256dh_bytes", _key_bytes("keys.p256dh", self.p256dh, 65))
+        try:
+            key = load_point(self.p256dh_bytes)
+        except ConfigError:
+            raise _invalid("subscription keys.p256dh is not a point on P-256") from None
+        object.__setattr__(self, "p256dh_key", key)
         object.__setattr__(self, "auth_bytes", _key_bytes("keys.auth", self.auth, 16))
 
     @classmethod
@@ -223,6 +230,7 @@ class WebPushSender:
         self.encoding: ContentEncoding = encoding
         self._lifetime = vapid_lifetime
         self._vapid: dict[str, tuple[str, float]] = {}
+        self._subscriptions: dict[tuple[Any, Any, Any], Subscription] = {}
         self._http = HttpClient(
             "webpush",
             session=session,
@@ -246,6 +254,20 @@ class WebPushSender:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    def _parsed(self, subscription: Mapping[str, Any]) -> Subscription:
+        """Parse a subscription dict once: senders push to the same ones again and again."""
+        keys = subscription.get("keys") if isinstance(subscription, Mapping) else None
+        if not isinstance(keys, Mapping):
+            return Subscription.from_dict(subscription)  # raises the right error
+        key = (subscription.get("endpoint"), keys.get("p256dh"), keys.get("auth"))
+        parsed = self._subscriptions.get(key)
+        if parsed is None:
+            parsed = Subscription.from_dict(subscription)
+            if len(self._subscriptions) >= _MAX_CACHED_SUBSCRIPTIONS:
+                self._subscriptions.clear()
+            self._subscriptions[key] = parsed
+        return parsed
 
     def vapid_authorization(self, audience: str, now: float | None = None) -> str:
         """The ``Authorization: vapid t=…, k=…`` value for *audience* (cached)."""
@@ -279,14 +301,16 @@ class WebPushSender:
         subscription (404/410) raises ``UnregisteredError``.
         """
         sub = subscription if isinstance(subscription, Subscription) else (
-            Subscription.from_dict(subscription)
+            self._parsed(subscription)
         )  # fmt: skip
         headers = _protocol_headers(ttl, urgency, topic)
         body = _plaintext(data)
         if body is not None:
             chosen = encoding or self.encoding
             _check_size(body, chosen)
-            payload = seal(body, sub.p256dh_bytes, sub.auth_bytes, chosen)
+            payload = seal(
+                body, sub.p256dh_bytes, sub.auth_bytes, chosen, receiver_key=sub.p256dh_key
+            )
             headers.update(payload.headers())
             headers["Content-Type"] = "application/octet-stream"
             body = payload.body

@@ -65,7 +65,7 @@ MAX_TEST_RESULTS = 10
 SENT = "The Notification was successfully sent to the Push Notification System"
 
 _FAKES: weakref.WeakKeyDictionary[Emulator, AzureFake] = weakref.WeakKeyDictionary()
-_JSON_FORMATS = frozenset(FORMATS) - {"windows"}
+_JSON_FORMATS = frozenset(FORMATS) - {"windows", "windowsphone"}
 
 
 @dataclass
