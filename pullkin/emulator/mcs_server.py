@@ -222,20 +222,24 @@ class _Session:
     # --- the open connection ------------------------------------------------------------
 
     async def _serve(self) -> None:
-        reading = asyncio.create_task(self._read_loop())
+        """A reader and a writer; whichever ends first (EOF, fault, error) ends both."""
+        tasks = {asyncio.create_task(self._read_loop()), asyncio.create_task(self._write_loop())}
         try:
-            while not reading.done():
-                assert self._wake is not None
-                waiting = asyncio.create_task(self._wake.wait())
-                await asyncio.wait({reading, waiting}, return_when=asyncio.FIRST_COMPLETED)
-                if waiting.done():
-                    self._wake.clear()
-                    await self._deliver()
-                else:
-                    waiting.cancel()
-            reading.result()
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
         finally:
-            reading.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _write_loop(self) -> None:
+        wake = self._wake
+        assert wake is not None
+        while True:
+            await wake.wait()
+            wake.clear()
+            await self._deliver()
 
     async def _read_loop(self) -> None:
         while True:
