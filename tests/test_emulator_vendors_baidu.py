@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -18,19 +17,7 @@ from pullkin.emulator import Emulator
 from pullkin.senders.baidu_sign import sign
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def http(emu: Emulator) -> AsyncIterator[aiohttp.ClientSession]:
-    connector = aiohttp.TCPConnector(ssl=emu.endpoints.ssl_context)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        yield session
+pytest_plugins = ["_vendor_support"]
 
 
 def signed(

@@ -4,7 +4,6 @@ and answer shapes, the way Huawei answers a client that skipped our validation."
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -14,22 +13,11 @@ from pullkin.emulator import Emulator
 from pullkin.emulator.vendors import hms as hms_fake
 
 pytestmark = pytest.mark.anyio
+pytest_plugins = ["_vendor_support"]
 
 
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def http(emu: Emulator) -> AsyncIterator[aiohttp.ClientSession]:
-    connector = aiohttp.TCPConnector(ssl=emu.endpoints.ssl_context)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        yield session
-
-
-async def token(emu: Emulator, http: aiohttp.ClientSession, **form: str) -> tuple[int, Any]:
+async def token_text(emu: Emulator, http: aiohttp.ClientSession, **form: str) -> tuple[int, str]:
+    """The token endpoint's status and raw answer to the app's credentials (+ *form*)."""
     creds = emu.vendor("hms")
     data = {
         "grant_type": "client_credentials",
@@ -38,7 +26,12 @@ async def token(emu: Emulator, http: aiohttp.ClientSession, **form: str) -> tupl
         **form,
     }
     async with http.post(creds["token_url"], data=data) as resp:
-        return resp.status, json.loads(await resp.text())
+        return resp.status, await resp.text()
+
+
+async def token(emu: Emulator, http: aiohttp.ClientSession, **form: str) -> tuple[int, Any]:
+    status, text = await token_text(emu, http, **form)
+    return status, json.loads(text)
 
 
 async def send(
@@ -61,14 +54,7 @@ def message(**fields: Any) -> dict[str, Any]:
 async def test_the_token_answer_escapes_slashes_like_huawei(
     emu: Emulator, http: aiohttp.ClientSession
 ) -> None:
-    creds = emu.vendor("hms")
-    data = {
-        "grant_type": "client_credentials",
-        "client_id": creds["app_id"],
-        "client_secret": creds["app_secret"],
-    }
-    async with http.post(creds["token_url"], data=data) as resp:
-        text = await resp.text()
+    _, text = await token_text(emu, http)
     answer = json.loads(text)
     assert answer["expires_in"] == 3600
     assert answer["token_type"] == "Bearer"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -16,20 +15,8 @@ import pytest
 from pullkin.emulator import Emulator
 
 pytestmark = pytest.mark.anyio
+pytest_plugins = ["_vendor_support"]
 TOKEN = "A" * 44
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def http(emu: Emulator) -> AsyncIterator[aiohttp.ClientSession]:
-    connector = aiohttp.TCPConnector(ssl=emu.endpoints.ssl_context)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        yield session
 
 
 def body(emu: Emulator, **fields: Any) -> dict[str, Any]:

@@ -5,18 +5,19 @@ limits, result codes, and every Channel method against the emulator's Baidu fake
 
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
+import functools
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, unquote_plus
 
 import anyio
 import pytest
+from _vendor_support import emulator_config_file, parse_cli, vendor_sender
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -42,6 +43,8 @@ from pullkin.senders.baidu import (
 )
 from pullkin.senders.baidu_results import BaiduTimer, error_for
 from pullkin.senders.baidu_sign import php_urlencode, sign
+
+pytest_plugins = ["_vendor_support"]
 
 URL_A = "http://api.tuisong.baidu.com/rest/3.0/push/single_device"
 API_KEY = "Ljc8jEN2TpLmGDqmjvqS7xGX"
@@ -214,15 +217,8 @@ def test_error_codes_map_to_error_classes(code: int, cls: type[SendError]) -> No
 # --- against the emulator ------------------------------------------------------------------
 
 
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator() as emulator:
-        yield emulator
-
-
 def sender(emu: Emulator, **kw: Any) -> BaiduSender:
-    credentials: dict[str, Any] = {**emu.vendor("baidu"), **kw}
-    return BaiduSender(**credentials, ssl_context=emu.endpoints.ssl_context)
+    return vendor_sender(BaiduSender, "baidu", emu, **kw)
 
 
 @pytest.mark.anyio
@@ -406,18 +402,14 @@ def test_form_body_parses_back_to_the_signed_fields() -> None:
 # --- the CLI module ---------------------------------------------------------------------
 
 
-def cli_args(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    send_baidu.configure(parser)
-    return parser.parse_args(argv)
+cli_args = functools.partial(parse_cli, send_baidu)
 
 
 @pytest.mark.anyio
 async def test_cli_pushes_and_calls_any_method(
     emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = tmp_path / "emulator.json"
-    config.write_text(json.dumps({**emu.config(), "vendors": emu.vendor_credentials}))
+    config = emulator_config_file(emu, tmp_path)
     args = cli_args(
         "--emulator", str(config), "--channel-id", "42", "--title", "Hi~", "--description", "你好"
     )

@@ -6,16 +6,17 @@ The fixed vector of ../shared/vendors/README.md (token form) appears verbatim.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime as _dt
+import functools
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from _vendor_support import emulator_config_file, parse_cli, vendor_sender
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -58,6 +59,8 @@ from pullkin.senders.hms_models import (
     WebPushNotification,
 )
 from pullkin.senders.hms_results import error_for, parse_partial
+
+pytest_plugins = ["_vendor_support"]
 
 OPEN_APP = ClickAction(type=3)
 
@@ -344,15 +347,8 @@ def test_partial_report_round_trips(success: int, failure: int, illegal: list[st
 # --- against the emulator -----------------------------------------------------------------
 
 
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator() as emulator:
-        yield emulator
-
-
 def sender(emu: Emulator, **kw: Any) -> HmsSender:
-    credentials: dict[str, Any] = {**emu.vendor("hms"), **kw}
-    return HmsSender(**credentials, ssl_context=emu.endpoints.ssl_context)
+    return vendor_sender(HmsSender, "hms", emu, **kw)
 
 
 @pytest.mark.anyio
@@ -597,16 +593,7 @@ async def test_condition_sends_are_accepted(emu: Emulator) -> None:
 # --- the CLI module ---------------------------------------------------------------------
 
 
-def cli_args(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    send_hms.configure(parser)
-    return parser.parse_args(argv)
-
-
-def emulator_config_file(emu: Emulator, tmp_path: Path) -> Path:
-    path = tmp_path / "emulator.json"
-    path.write_text(json.dumps({**emu.config(), "vendors": emu.vendor_credentials}))
-    return path
+cli_args = functools.partial(parse_cli, send_hms)
 
 
 @pytest.mark.anyio

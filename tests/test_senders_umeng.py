@@ -5,17 +5,18 @@ emulator's Umeng fake (which verifies the sign over the bytes it received).
 
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
+import functools
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from _vendor_support import emulator_config_file, parse_cli, vendor_sender
 from aiohttp import web
 
 from pullkin.commands import send_umeng
@@ -43,6 +44,8 @@ from pullkin.senders.umeng import (
 )
 from pullkin.senders.umeng_request import dumps, send_fields, sign
 from pullkin.senders.umeng_results import error_for
+
+pytest_plugins = ["_vendor_support"]
 
 SEND_URL = "https://msgapi.umeng.com/api/send"
 SECRET = "abcdefghijklmnopqrstuvwxyz012345"
@@ -260,15 +263,8 @@ def test_error_codes_map_to_error_classes(code: str, cls: type[SendError]) -> No
 # --- against the emulator -----------------------------------------------------------------
 
 
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator() as emulator:
-        yield emulator
-
-
 def sender(emu: Emulator, **kw: Any) -> UmengSender:
-    credentials: dict[str, Any] = {**emu.vendor("umeng"), **kw}
-    return UmengSender(**credentials, ssl_context=emu.endpoints.ssl_context)
+    return vendor_sender(UmengSender, "umeng", emu, **kw)
 
 
 @pytest.mark.anyio
@@ -437,18 +433,14 @@ async def test_server_errors_are_retried_with_the_same_signed_bytes(emu: Emulato
 # --- the CLI module ---------------------------------------------------------------------
 
 
-def cli_args(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    send_umeng.configure(parser)
-    return parser.parse_args(argv)
+cli_args = functools.partial(parse_cli, send_umeng)
 
 
 @pytest.mark.anyio
 async def test_cli_casts_uploads_and_queries(
     emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = tmp_path / "emulator.json"
-    config.write_text(json.dumps({**emu.config(), "vendors": emu.vendor_credentials}))
+    config = emulator_config_file(emu, tmp_path)
     note = ("--ticker", "t", "--title", "T", "--text", "x")
     run = send_umeng.run
     assert (

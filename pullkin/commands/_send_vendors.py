@@ -23,7 +23,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pullkin.commands.send import emulator_config, emulator_ssl, json_argument
+from pullkin.commands._common import emulator_ssl, load_emulator_config
+from pullkin.commands.send import json_argument
 from pullkin.errors import ConfigError, SendError
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "load_credentials",
     "parse_json",
     "print_json",
+    "sender_arguments",
     "to_jsonable",
 ]
 
@@ -83,8 +85,8 @@ def load_credentials(
     if args.credentials is not None:
         found.update(_read_json(args.credentials, "credentials file"))
     context = None
-    config = emulator_config(args.emulator)
-    if config is not None:
+    if args.emulator is not None:
+        endpoints, config = load_emulator_config(args.emulator)
         vendors = config.get("vendors")
         entry = vendors.get(vendor) if isinstance(vendors, dict) else None
         if not isinstance(entry, dict):
@@ -93,7 +95,7 @@ def load_credentials(
                 "use the JSON line printed by a pullkin emulator that runs the vendor fakes"
             )
         found.update(entry)
-        context = emulator_ssl(config)
+        context = emulator_ssl(endpoints, args.emulator)
     missing = [name for name in fields if not found.get(name)]
     if missing:
         variables = ", ".join(f"PULLKIN_{vendor.upper()}_{n.upper()}" for n in missing)
@@ -102,6 +104,25 @@ def load_credentials(
             f"(use --credentials FILE, --emulator CONFIG.json or set {variables})"
         )
     return found, context
+
+
+def sender_arguments(
+    args: argparse.Namespace,
+    vendor: str,
+    name: str,
+    fields: Sequence[str],
+    optional: Sequence[str],
+) -> dict[str, Any]:
+    """The sender's keyword arguments: credentials (*fields*, and *optional* ones such
+    as base URLs), the SSL context to trust and ``--timeout``; *name* is for messages."""
+    credentials, context = load_credentials(args, vendor, fields)
+    unknown = set(credentials) - set(fields) - set(optional)
+    if unknown:
+        raise ConfigError(f"unknown {name} credential field(s): {', '.join(sorted(unknown))}")
+    arguments = {**credentials, "ssl_context": context}
+    if args.timeout is not None:
+        arguments["timeout"] = args.timeout
+    return arguments
 
 
 def parse_json(text: str, what: str) -> Any:

@@ -26,7 +26,7 @@ import signal
 import sys
 
 from pullkin.client import Pullkin
-from pullkin.commands.register import _emulator
+from pullkin.commands._common import load_emulator_config
 from pullkin.endpoints import Endpoints
 from pullkin.errors import ConfigError
 from pullkin.models import Message
@@ -53,7 +53,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.credentials:
         raise ConfigError("--credentials FILE is required (written by `pullkin register`)")
-    endpoints = _emulator(args.emulator)[0] if args.emulator else Endpoints()
+    endpoints = load_emulator_config(args.emulator)[0] if args.emulator else Endpoints()
     store = CredentialStore.open(args.credentials)
     wanted = args.sender_id or store.sender_ids()
     missing = [sender for sender in wanted if store.get(sender) is None]

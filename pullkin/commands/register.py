@@ -21,9 +21,9 @@ import argparse
 import asyncio
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
+from pullkin.commands._common import load_emulator_config
 from pullkin.core import PullkinCore
 from pullkin.endpoints import Endpoints
 from pullkin.errors import ConfigError
@@ -52,7 +52,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.credentials:
         raise ConfigError("--credentials FILE is required")
-    endpoints, emulator = _emulator(args.emulator) if args.emulator else (Endpoints(), {})
+    endpoints, emulator = (
+        load_emulator_config(args.emulator) if args.emulator else (Endpoints(), {})
+    )
     config = _firebase_config(args, emulator)
     store = CredentialStore.open(args.credentials)
     credentials = asyncio.run(_obtain(config, endpoints, store))
@@ -62,22 +64,6 @@ def run(args: argparse.Namespace) -> int:
         print(credentials.fcm.token)
     sys.stdout.flush()
     return 0
-
-
-def _emulator(path: str) -> tuple[Endpoints, dict[str, Any]]:
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-        endpoints = Endpoints.from_dict(document["endpoints"], ca_path=document.get("ca_path"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read emulator config {path}: {exc.strerror}") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        if isinstance(exc, ConfigError):
-            raise ConfigError(f"emulator config {path}: {exc}") from None
-        raise ConfigError(
-            f"emulator config {path} is not what `pullkin emulator` prints "
-            "(a JSON object with 'endpoints', 'ca_path' and 'firebase_config')"
-        ) from None
-    return endpoints, document
 
 
 def _firebase_config(args: argparse.Namespace, emulator: dict[str, Any]) -> FirebaseConfig:

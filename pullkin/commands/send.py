@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import ssl
 from pathlib import Path
 from typing import Any
 
 from pullkin.errors import ConfigError, InvalidArgumentError, UnauthenticatedError
 
-__all__ = ["SENDERS", "configure", "emulator_config", "json_argument", "run"]
+__all__ = ["SENDERS", "configure", "json_argument", "read_text", "run"]
 
 #: Vendor sub-commands: modules ``pullkin.commands.send_<name>``.
 SENDERS: tuple[str, ...] = ("fcm", "webpush", "azure", "hms", "baidu", "umeng")
@@ -57,27 +56,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 # --- helpers shared by the vendor modules ----------------------------------------------
-
-
-def emulator_config(path: Path | None) -> dict[str, Any] | None:
-    """The saved ``pullkin emulator`` JSON line, or None without ``--emulator``."""
-    if path is None:
-        return None
-    data = json_argument(f"@{path}", "--emulator")
-    if not isinstance(data, dict) or "endpoints" not in data:
-        raise ConfigError(f"{path} is not the JSON line `pullkin emulator` printed")
-    return data
-
-
-def emulator_ssl(config: dict[str, Any]) -> ssl.SSLContext:
-    """An SSL context trusting the emulator's CA (``ca_path``)."""
-    ca_path = config.get("ca_path")
-    if not isinstance(ca_path, str):
-        raise ConfigError("the emulator config has no ca_path")
-    try:
-        return ssl.create_default_context(cafile=ca_path)
-    except OSError as exc:
-        raise ConfigError(f"cannot read the emulator CA {ca_path}: {exc.strerror}") from None
 
 
 def read_text(path: Path | str, what: str) -> str:

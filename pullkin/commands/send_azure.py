@@ -16,8 +16,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pullkin.commands._common import emulator_ssl, load_emulator_config
 from pullkin.commands._send_vendors import print_json
-from pullkin.commands.send import emulator_config, emulator_ssl, json_argument, read_text
+from pullkin.commands.send import json_argument, read_text
 from pullkin.errors import ConfigError
 
 __all__ = ["configure", "run"]
@@ -44,13 +45,16 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_send(args))
 
 
-def _hub_arguments(args: argparse.Namespace, emulator: dict[str, Any] | None) -> dict[str, Any]:
+def _hub_arguments(args: argparse.Namespace) -> dict[str, Any]:
     fake: dict[str, Any] = {}
-    if emulator is not None:
+    context = None
+    if args.emulator is not None:
+        endpoints, emulator = load_emulator_config(args.emulator)
         vendors = emulator.get("vendors")
         fake = vendors.get("azure", {}) if isinstance(vendors, dict) else {}
         if not fake:
             raise ConfigError("the emulator config has no vendors.azure entry")
+        context = emulator_ssl(endpoints, args.emulator)
     connection = None
     if args.connection_string_file is not None:
         connection = read_text(args.connection_string_file, "connection string file").strip()
@@ -67,7 +71,7 @@ def _hub_arguments(args: argparse.Namespace, emulator: dict[str, Any] | None) ->
     options: dict[str, Any] = {"connection_string": connection, "hub_name": hub}
     if fake:
         options["base_url"] = fake.get("base_url")
-        options["ssl_context"] = emulator_ssl(emulator or {})
+        options["ssl_context"] = context
     return options
 
 
@@ -92,8 +96,7 @@ def _guess(body: str) -> str:
 async def _send(args: argparse.Namespace) -> int:
     from pullkin.senders.azure import AzureNotificationHub
 
-    emulator = emulator_config(args.emulator)
-    options = _hub_arguments(args, emulator)
+    options = _hub_arguments(args)
     notification = _notification(args)
     async with AzureNotificationHub(**options) as hub:
         if args.direct:

@@ -19,8 +19,8 @@ from typing import Any
 from pullkin.commands._send_vendors import (
     add_common_arguments,
     call_method,
-    load_credentials,
     print_json,
+    sender_arguments,
 )
 from pullkin.errors import ConfigError
 from pullkin.senders.baidu import BaiduAndroidNotification, BaiduSender
@@ -52,11 +52,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    credentials, context = load_credentials(args, "baidu", _FIELDS)
-    unknown = set(credentials) - set(_FIELDS) - set(_OPTIONAL)
-    if unknown:
-        raise ConfigError(f"unknown Baidu credential field(s): {', '.join(sorted(unknown))}")
-    print_json(asyncio.run(_run(args, credentials, context)))
+    arguments = sender_arguments(args, "baidu", "Baidu", _FIELDS, _OPTIONAL)
+    print_json(asyncio.run(_run(args, arguments)))
     return 0
 
 
@@ -68,11 +65,8 @@ def _msg(args: argparse.Namespace) -> Msg:
     return str(args.msg)
 
 
-async def _run(args: argparse.Namespace, credentials: dict[str, Any], context: Any) -> Any:
-    options: dict[str, Any] = {"ssl_context": context}
-    if args.timeout is not None:
-        options["timeout"] = args.timeout
-    async with BaiduSender(**credentials, **options) as baidu:
+async def _run(args: argparse.Namespace, arguments: dict[str, Any]) -> Any:
+    async with BaiduSender(**arguments) as baidu:
         if args.call:
             return await call_method(baidu, args.call, args.params)
         common: dict[str, Any] = {

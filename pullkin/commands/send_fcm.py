@@ -14,8 +14,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pullkin.commands._common import load_emulator_config
 from pullkin.commands._send_vendors import print_json
-from pullkin.commands.send import emulator_config, json_argument
+from pullkin.commands.send import json_argument
+from pullkin.endpoints import Endpoints
 from pullkin.errors import ConfigError
 
 __all__ = ["configure", "run"]
@@ -118,14 +120,13 @@ def _message(args: argparse.Namespace) -> Any:
 
 
 async def _send(args: argparse.Namespace) -> int:
-    from pullkin.endpoints import Endpoints
     from pullkin.senders.fcm import FcmSender
 
-    emulator = emulator_config(args.emulator)
+    endpoints: Endpoints | None = None
+    emulator: dict[str, Any] | None = None
+    if args.emulator is not None:
+        endpoints, emulator = load_emulator_config(args.emulator)
     credentials = _credentials(args, emulator)
-    endpoints = None
-    if emulator is not None:
-        endpoints = Endpoints.from_dict(emulator["endpoints"], ca_path=emulator.get("ca_path"))
     message = _message(args)
     async with FcmSender(Path(credentials), args.project_id, endpoints) as fcm:
         name = await fcm.send(message, validate_only=args.validate_only)

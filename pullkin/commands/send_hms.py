@@ -19,8 +19,8 @@ from typing import Any
 from pullkin.commands._send_vendors import (
     add_common_arguments,
     call_method,
-    load_credentials,
     print_json,
+    sender_arguments,
 )
 from pullkin.errors import ConfigError
 from pullkin.senders.hms import HmsSender
@@ -61,11 +61,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    credentials, context = load_credentials(args, "hms", _FIELDS)
-    unknown = set(credentials) - set(_FIELDS) - set(_OPTIONAL)
-    if unknown:
-        raise ConfigError(f"unknown HMS credential field(s): {', '.join(sorted(unknown))}")
-    result = asyncio.run(_run(args, credentials, context))
+    arguments = sender_arguments(args, "hms", "HMS", _FIELDS, _OPTIONAL)
+    result = asyncio.run(_run(args, arguments))
     print_json(result)
     return 0
 
@@ -92,11 +89,8 @@ def build_message(args: argparse.Namespace) -> Message:
     )
 
 
-async def _run(args: argparse.Namespace, credentials: dict[str, Any], context: Any) -> Any:
-    options: dict[str, Any] = {"ssl_context": context}
-    if args.timeout is not None:
-        options["timeout"] = args.timeout
-    async with HmsSender(**credentials, **options) as hms:
+async def _run(args: argparse.Namespace, arguments: dict[str, Any]) -> Any:
+    async with HmsSender(**arguments) as hms:
         if args.call:
             return await call_method(hms, args.call, args.params)
         if args.subscribe:

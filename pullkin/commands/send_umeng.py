@@ -22,9 +22,9 @@ from typing import Any
 from pullkin.commands._send_vendors import (
     add_common_arguments,
     call_method,
-    load_credentials,
     parse_json,
     print_json,
+    sender_arguments,
 )
 from pullkin.errors import ConfigError
 from pullkin.senders.umeng import (
@@ -66,11 +66,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    credentials, context = load_credentials(args, "umeng", _FIELDS)
-    unknown = set(credentials) - set(_FIELDS) - set(_OPTIONAL)
-    if unknown:
-        raise ConfigError(f"unknown Umeng credential field(s): {', '.join(sorted(unknown))}")
-    print_json(asyncio.run(_run(args, credentials, context)))
+    arguments = sender_arguments(args, "umeng", "Umeng", _FIELDS, _OPTIONAL)
+    print_json(asyncio.run(_run(args, arguments)))
     return 0
 
 
@@ -82,11 +79,8 @@ def _payload(args: argparse.Namespace) -> Payload:
     return AndroidPayload(body=AndroidBody(ticker=args.ticker, title=args.title, text=args.text))
 
 
-async def _run(args: argparse.Namespace, credentials: dict[str, Any], context: Any) -> Any:
-    options: dict[str, Any] = {"ssl_context": context}
-    if args.timeout is not None:
-        options["timeout"] = args.timeout
-    async with UmengSender(**credentials, **options) as umeng:
+async def _run(args: argparse.Namespace, arguments: dict[str, Any]) -> Any:
+    async with UmengSender(**arguments) as umeng:
         if args.call:
             return await call_method(umeng, args.call, args.params)
         if args.upload:

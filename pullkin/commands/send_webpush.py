@@ -14,8 +14,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pullkin.commands._common import emulator_ssl, load_emulator_config
 from pullkin.commands._send_vendors import print_json
-from pullkin.commands.send import emulator_config, emulator_ssl, json_argument, read_text
+from pullkin.commands.send import json_argument, read_text
 from pullkin.errors import ConfigError
 
 __all__ = ["configure", "run"]
@@ -65,13 +66,16 @@ def _vapid(args: argparse.Namespace, emulator: dict[str, Any] | None) -> tuple[s
 async def _send(args: argparse.Namespace) -> int:
     from pullkin.senders.webpush import WebPushSender
 
-    emulator = emulator_config(args.emulator)
+    emulator: dict[str, Any] | None = None
+    context = None
+    if args.emulator is not None:
+        endpoints, emulator = load_emulator_config(args.emulator)
+        context = emulator_ssl(endpoints, args.emulator)
     key, subject = _vapid(args, emulator)
     subscription = json_argument(args.subscription, "--subscription")
     data: Any = args.data
     if args.json is not None:
         data = json_argument(args.json, "--json")
-    context = emulator_ssl(emulator) if emulator is not None else None
     async with WebPushSender(key, subject, ssl_context=context) as push:
         result = await push.send(
             subscription, data, ttl=args.ttl, urgency=args.urgency, topic=args.topic,

@@ -29,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -44,6 +44,7 @@ from pullkin.errors import (
     UnavailableError,
 )
 from pullkin.senders._batch import BatchResult, SendResult, run_each
+from pullkin.senders._common import dumps
 
 __all__ = [
     "NO_RETRY",
@@ -58,6 +59,7 @@ __all__ = [
     "dumps",
     "error_for_status",
     "is_retryable",
+    "not_json",
     "run_each",
 ]
 
@@ -66,11 +68,6 @@ log = logging.getLogger(__name__)
 
 #: Async hook returning per-attempt headers (a bearer token, a SAS signature).
 AuthHook = Callable[[], Awaitable[Mapping[str, str]]]
-
-
-def dumps(obj: Any) -> bytes:
-    """Compact UTF-8 JSON, the one body encoding every sender uses."""
-    return _json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 # --- responses --------------------------------------------------------------------
@@ -162,6 +159,14 @@ def default_classify(vendor: str) -> Classifier:
         return error_for_status(response, vendor)
 
     return classify
+
+
+def not_json(response: HttpResponse, vendor: str, name: str) -> UnavailableError:
+    """The error for a success status whose body is not the JSON the vendor promised."""
+    return UnavailableError(
+        f"{name} answered success with a body that is not JSON",
+        vendor=vendor, code="BAD_RESPONSE", response=response.text()[:500],
+    )  # fmt: skip
 
 
 def is_retryable(error: SendError) -> bool:
@@ -433,6 +438,34 @@ class HttpClient:
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("open" if self._session else "idle")
         return f"<HttpClient {self.vendor} {state} attempts={self.retry.attempts}>"
+
+
+_Owner = TypeVar("_Owner", bound="_OwnsHttpClient")
+
+
+class _OwnsHttpClient:
+    """Mixin for a sender that owns one ``HttpClient`` as ``self._http``.
+
+    It makes the sender an async context manager: entering opens the client's
+    session, leaving (or ``aclose()``) closes it, or leaves a passed-in one open.
+    """
+
+    _http: HttpClient
+
+    async def __aenter__(self: _Owner) -> _Owner:
+        await self._http.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
 
 class _Transient(Exception):

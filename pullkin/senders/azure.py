@@ -17,14 +17,13 @@ import ssl
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp
 
 from pullkin.errors import ConfigError, InvalidArgumentError
-from pullkin.senders._http import HttpClient, HttpResponse, RetryPolicy
+from pullkin.senders._http import HttpClient, HttpResponse, RetryPolicy, _OwnsHttpClient
 from pullkin.senders.azure_models import (
     AzureNotification,
     parse_connection_string,
@@ -77,7 +76,7 @@ class RegistrationPage:
     continuation_token: str | None
 
 
-class AzureNotificationHub:
+class AzureNotificationHub(_OwnsHttpClient):
     """One notification hub.
 
     ``connection_string``: the hub's access policy string (``Endpoint=sb://…;
@@ -119,21 +118,6 @@ class AzureNotificationHub:
             request_id_header="x-ms-client-request-id",
             response_id_headers=("TrackingId",),
         )
-
-    async def __aenter__(self) -> AzureNotificationHub:
-        await self._http.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     async def _auth(self) -> dict[str, str]:
         now = time.time()

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from urllib.parse import quote, unquote
 
 from pullkin.errors import ConfigError, InvalidArgumentError
+from pullkin.senders._common import dumps
 
 __all__ = [
     "FORMATS",
@@ -282,7 +283,7 @@ class AzureNotification:
             return self.body
         if isinstance(self.body, str):
             return self.body.encode()
-        return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode()
+        return dumps(self.body)
 
     @property
     def content_type(self) -> str:

@@ -16,15 +16,15 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
-from types import TracebackType
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import aiohttp
 
-from pullkin.errors import ConfigError, SendError, UnauthenticatedError, UnavailableError
+from pullkin.errors import ConfigError, SendError, UnauthenticatedError
 from pullkin.senders import baidu_params as p
-from pullkin.senders._http import HttpClient, HttpResponse, RetryPolicy
+from pullkin.senders._common import check_base_url, require_non_empty
+from pullkin.senders._http import HttpClient, HttpResponse, RetryPolicy, _OwnsHttpClient, not_json
 from pullkin.senders.baidu_models import (
     BaiduAndroidNotification,
     BaiduIosNotification,
@@ -78,10 +78,7 @@ def _classify(response: HttpResponse) -> SendError | None:
     if ok and isinstance(body.get("response_params", {}), (dict, list)):
         return None
     if not isinstance(body, dict) and response.status < 400:
-        return UnavailableError(
-            "Baidu answered success with a body that is not JSON",
-            vendor="baidu", code="BAD_RESPONSE", response=response.text()[:500],
-        )  # fmt: skip
+        return not_json(response, "baidu", "Baidu")
     return error_for(
         body if isinstance(body, dict) else response.text()[:500],
         http_status=response.status,
@@ -89,7 +86,7 @@ def _classify(response: HttpResponse) -> SendError | None:
     )
 
 
-class BaiduSender:
+class BaiduSender(_OwnsHttpClient):
     """Baidu Cloud Push as one app (``api_key`` + ``secret_key``).
 
     ``device_type`` (3 Android, 4 iOS) is sent with every call unless a call gives
@@ -112,12 +109,8 @@ class BaiduSender:
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        for name, value in (("api_key", api_key), ("secret_key", secret_key)):
-            if not isinstance(value, str) or not value:
-                raise ConfigError(f"BaiduSender needs a non-empty {name}")
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
-            raise ConfigError(f"BaiduSender base_url must be an http(s) URL, got {base_url!r}")
+        require_non_empty("BaiduSender", api_key=api_key, secret_key=secret_key)
+        check_base_url("BaiduSender", base_url)
         if sign_expires is not None and not 0 < sign_expires <= 600:
             raise ConfigError("BaiduSender sign_expires must be 1..600 seconds")
         self.api_key = api_key
@@ -131,21 +124,6 @@ class BaiduSender:
             classify=_classify,
         )  # fmt: skip
 
-    async def __aenter__(self) -> BaiduSender:
-        await self._http.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
     # --- the one request path -------------------------------------------------------
 
     def signed_form(
@@ -155,7 +133,7 @@ class BaiduSender:
         url = self._base_url + method
         now = int(self._clock())
         fields: dict[str, str | int] = {"apikey": self.api_key, "timestamp": now}
-        kind = p.device_type_param(device_type) or self.device_type
+        kind = self._kind(device_type)
         if kind is not None:
             fields["device_type"] = kind
         if self._sign_expires is not None:
@@ -205,13 +183,15 @@ class BaiduSender:
         )
 
     async def _push(
-        self, method: str, params: p.Params, device_type: int | None
+        self, method: str, targets: p.Params, msg: Msg, device_type: int | None, **options: Any
     ) -> BaiduPushResult:
+        """POST a push: *targets*, then the message parameters (``baidu_params.push``)."""
+        params: p.Params = dict(targets)
+        params.update(
+            p.push(msg, now=self._clock(), device_type=self._kind(device_type), **options)
+        )
         result, request_id = await self._call(method, params, device_type, idempotent=False)
         return BaiduPushResult.parse(result, request_id)
-
-    def _now(self) -> float:
-        return self._clock()
 
     def _kind(self, device_type: int | None) -> int | None:
         return p.device_type_param(device_type) or self.device_type
@@ -230,15 +210,11 @@ class BaiduSender:
         topic_id: str | None = None,
     ) -> BaiduPushResult:
         """Push to one device (``pushMsgToSingleDevice``)."""
-        params: p.Params = {"channel_id": p.channel_id_param(channel_id)}
-        params.update(
-            p.push(
-                msg, now=self._now(), msg_type=msg_type, msg_expires=msg_expires,
-                deploy_status=deploy_status, device_type=self._kind(device_type),
-                topic_id=topic_id,
-            )
+        return await self._push(
+            "push/single_device", {"channel_id": p.channel_id_param(channel_id)}, msg,
+            device_type, msg_type=msg_type, msg_expires=msg_expires,
+            deploy_status=deploy_status, topic_id=topic_id,
         )  # fmt: skip
-        return await self._push("push/single_device", params, device_type)
 
     async def push_all(
         self,
@@ -251,11 +227,10 @@ class BaiduSender:
         device_type: int | None = None,
     ) -> BaiduPushResult:
         """Broadcast to every device of the app; ``send_time`` makes it a timer."""
-        params = p.push(
-            msg, now=self._now(), msg_type=msg_type, msg_expires=msg_expires,
-            deploy_status=deploy_status, device_type=self._kind(device_type), send_time=send_time,
+        return await self._push(
+            "push/all", {}, msg, device_type, msg_type=msg_type, msg_expires=msg_expires,
+            deploy_status=deploy_status, send_time=send_time,
         )  # fmt: skip
-        return await self._push("push/all", params, device_type)
 
     async def push_tags(
         self,
@@ -272,15 +247,11 @@ class BaiduSender:
         """Push to every device in *tag* (``type`` is always 1, a normal tag)."""
         if type != 1:
             raise p.invalid("Baidu push_tags type must be 1 (a normal tag)")
-        params: p.Params = {"type": 1, "tag": p.tag_name(tag)}
-        params.update(
-            p.push(
-                msg, now=self._now(), msg_type=msg_type, msg_expires=msg_expires,
-                deploy_status=deploy_status, device_type=self._kind(device_type),
-                send_time=send_time,
-            )
+        return await self._push(
+            "push/tags", {"type": 1, "tag": p.tag_name(tag)}, msg, device_type,
+            msg_type=msg_type, msg_expires=msg_expires, deploy_status=deploy_status,
+            send_time=send_time,
         )  # fmt: skip
-        return await self._push("push/tags", params, device_type)
 
     async def push_batch_device(
         self,
@@ -294,15 +265,11 @@ class BaiduSender:
         device_type: int | None = None,
     ) -> BaiduPushResult:
         """Push one message to up to 10,000 channels (``pushBatchUniMsg``)."""
-        params = p.batch_device(channel_ids)
-        params.update(
-            p.push(
-                msg, now=self._now(), msg_type=msg_type, msg_expires=msg_expires,
-                deploy_status=deploy_status, device_type=self._kind(device_type),
-                topic_id=topic_id,
-            )
+        return await self._push(
+            "push/batch_device", p.batch_device(channel_ids), msg, device_type,
+            msg_type=msg_type, msg_expires=msg_expires, deploy_status=deploy_status,
+            topic_id=topic_id,
         )  # fmt: skip
-        return await self._push("push/batch_device", params, device_type)
 
     # The seed SDK's names for the same calls.
     push_msg_to_single_device = push_single_device

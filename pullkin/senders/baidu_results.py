@@ -21,6 +21,7 @@ from pullkin.errors import (
     UnavailableError,
     UnregisteredError,
 )
+from pullkin.senders._common import class_for_status
 
 __all__ = [
     "BaiduDeviceResult",
@@ -65,20 +66,6 @@ _CODES: dict[int, tuple[type[SendError], str]] = {
 }
 
 
-def _status_class(status: int | None) -> type[SendError]:
-    if status in (401, 403):
-        return UnauthenticatedError
-    if status == 404:
-        return NotFoundError
-    if status == 429:
-        return QuotaExceededError
-    if status is not None and status >= 500:
-        return UnavailableError
-    if status is not None and status >= 400:
-        return InvalidArgumentError
-    return SendError
-
-
 def error_for(
     body: Mapping[str, Any] | str | None,
     *,
@@ -91,7 +78,7 @@ def error_for(
     known = _CODES.get(code) if isinstance(code, int) else None
     if known is None and isinstance(code, str) and code.isdigit():
         known = _CODES.get(int(code))
-    cls, meaning = known or (_status_class(http_status), "Baidu refused the request")
+    cls, meaning = known or (class_for_status(http_status), "Baidu refused the request")
     detail = fields.get("error_msg")
     request_id = fields.get("request_id")
     return cls(

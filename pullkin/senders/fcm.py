@@ -10,7 +10,6 @@ error body is mapped to the ``SendError`` tree by its ``FcmError`` code (§1.4).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import ssl
@@ -18,7 +17,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -42,9 +40,11 @@ from pullkin.senders._http import (
     HttpClient,
     HttpResponse,
     RetryPolicy,
+    _OwnsHttpClient,
     error_for_status,
     run_each,
 )
+from pullkin.senders._token import AccessToken
 from pullkin.senders.fcm_encode import encode_message
 from pullkin.senders.fcm_models import (
     AndroidConfig,
@@ -172,36 +172,20 @@ class _AccessTokens:
         self._key_id = info.get("private_key_id")
         self._token_url = token_url
         self._scope = " ".join(scopes)
-        self._clock = clock
-        self._lock = asyncio.Lock()
-        self._token: str | None = None
-        self._expires = 0.0
-        self.fetches = 0
+        self._token = AccessToken(self._request, _parse_token, clock, _REFRESH_MARGIN)
 
     async def headers(self) -> dict[str, str]:
-        token = self._token
-        if token is None or self._clock() >= self._expires:
-            token = await self._refresh()
-        return {"Authorization": f"Bearer {token}"}
+        return {"Authorization": f"Bearer {await self._token.get()}"}
 
-    async def _refresh(self) -> str:
-        async with self._lock:  # one fetch, however many sends are waiting
-            if self._token is not None and self._clock() < self._expires:
-                return self._token
-            started = self._clock()
-            response = await self._http.request(
-                "POST",
-                self._token_url,
-                data=f"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"
-                f"&assertion={self._assertion()}",
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-                classify=_classify_oauth,
-            )
-            self.fetches += 1
-            token, lifetime = _parse_token(response)
-            self._token = token
-            self._expires = started + max(lifetime - _REFRESH_MARGIN, lifetime / 2)
-            return token
+    async def _request(self) -> HttpResponse:
+        return await self._http.request(
+            "POST",
+            self._token_url,
+            data=f"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"
+            f"&assertion={self._assertion()}",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            classify=_classify_oauth,
+        )
 
     def _assertion(self) -> str:
         now = int(time.time())
@@ -294,7 +278,7 @@ class TopicManagementResult:
 # --- the sender -------------------------------------------------------------------
 
 
-class FcmSender:
+class FcmSender(_OwnsHttpClient):
     """Send through FCM HTTP v1 as a service account.
 
     ``service_account``: a dict, a path to the key JSON, or its text.  ``project_id``
@@ -332,21 +316,6 @@ class FcmSender:
             classify=classify_fcm,
         )
         self._tokens = _AccessTokens(self._http, info, token_url, scopes)
-
-    async def __aenter__(self) -> FcmSender:
-        await self._http.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     async def _auth(self) -> dict[str, str]:
         headers = await self._tokens.headers()

@@ -11,12 +11,10 @@ more than 1000 tokens are sent 1000 a request.  HTTP goes through
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,10 +25,11 @@ from pullkin.errors import (
     InvalidArgumentError,
     SendError,
     UnauthenticatedError,
-    UnavailableError,
     UnregisteredError,
 )
-from pullkin.senders._http import HttpClient, HttpResponse, RetryPolicy
+from pullkin.senders._common import require_non_empty
+from pullkin.senders._http import HttpClient, HttpResponse, RetryPolicy, _OwnsHttpClient, not_json
+from pullkin.senders._token import AccessToken
 from pullkin.senders.hms_encode import dumps, encode_message, send_body
 from pullkin.senders.hms_models import MAX_TOKENS_PER_REQUEST, Message, check_topic_name
 from pullkin.senders.hms_results import (
@@ -81,10 +80,7 @@ def _classify(response: HttpResponse) -> SendError | None:
     body = response.json()
     if not isinstance(body, dict):
         if response.status < 400:
-            return UnavailableError(
-                "HMS answered success with a body that is not JSON",
-                vendor="hms", code="BAD_RESPONSE", response=response.text()[:500],
-            )  # fmt: skip
+            return not_json(response, "hms", "HMS")
         return error_for(None, http_status=response.status, response=response.text()[:500])
     code = body.get("code")
     code = None if code is None else str(code)
@@ -104,43 +100,6 @@ def _request_id(body: Any) -> str | None:
     return None if value is None else str(value)
 
 
-class _AccessToken:
-    """The cached OAuth token: renewed before expiry, one fetch for all waiters."""
-
-    def __init__(self, http: HttpClient, url: str, form: str, clock: Callable[[], float]) -> None:
-        self._http = http
-        self._url = url
-        self._form = form
-        self._clock = clock
-        self._lock = asyncio.Lock()
-        self._token: str | None = None
-        self._expires = 0.0
-        self.fetches = 0
-
-    async def get(self) -> str:
-        token = self._token
-        if token is None or self._clock() >= self._expires:
-            token = await self.refresh(stale=token)
-        return token
-
-    async def refresh(self, stale: str | None) -> str:
-        """A token other than *stale*; fetched unless another task already did."""
-        async with self._lock:
-            token = self._token
-            if token is not None and token != stale and self._clock() < self._expires:
-                return token
-            started = self._clock()
-            response = await self._http.request(
-                "POST", self._url, data=self._form, headers=_FORM, classify=_classify_token
-            )
-            self.fetches += 1
-            token, lifetime = _parse_token(response)
-            self._token = token
-            self._expires = started + max(lifetime - _REFRESH_MARGIN, lifetime / 2)
-            log.debug("hms: new access token, valid for %.0fs", lifetime)
-            return token
-
-
 def _parse_token(response: HttpResponse) -> tuple[str, float]:
     data = response.json()
     token = data.get("access_token") if isinstance(data, dict) else None
@@ -154,14 +113,16 @@ def _parse_token(response: HttpResponse) -> tuple[str, float]:
         )
     lifetime = data.get("expires_in", 3600)
     ok = isinstance(lifetime, (int, float)) and not isinstance(lifetime, bool) and lifetime > 0
-    return token, float(lifetime) if ok else 3600.0
+    seconds = float(lifetime) if ok else 3600.0
+    log.debug("hms: new access token, valid for %.0fs", seconds)
+    return token, seconds
 
 
 def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-class HmsSender:
+class HmsSender(_OwnsHttpClient):
     """Send through Huawei Push Kit as an app (OAuth client credentials).
 
     ``app_id`` / ``app_secret``: the OAuth client ID and secret of the project (the
@@ -185,9 +146,7 @@ class HmsSender:
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        for name, value in (("app_id", app_id), ("app_secret", app_secret)):
-            if not isinstance(value, str) or not value:
-                raise ConfigError(f"HmsSender needs a non-empty {name}")
+        require_non_empty("HmsSender", app_id=app_id, app_secret=app_secret)
         if not app_id.isdigit():
             raise ConfigError("HmsSender app_id must be the numeric OAuth client ID")
         self.app_id = app_id
@@ -198,22 +157,14 @@ class HmsSender:
             "hms", session=session, timeout=timeout, retry=retry, ssl=ssl_context,
             classify=_classify,
         )  # fmt: skip
-        self._token = _AccessToken(self._http, token_url, token_form(app_id, app_secret), clock)
+        self._token_url = token_url
+        self._token_form = token_form(app_id, app_secret)
+        self._token = AccessToken(self._request_token, _parse_token, clock, _REFRESH_MARGIN)
 
-    async def __aenter__(self) -> HmsSender:
-        await self._http.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+    async def _request_token(self) -> HttpResponse:
+        return await self._http.request(
+            "POST", self._token_url, data=self._token_form, headers=_FORM, classify=_classify_token
+        )
 
     @property
     def token_fetches(self) -> int:

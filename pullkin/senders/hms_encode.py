@@ -10,11 +10,11 @@ know).  ``send_body`` adds ``validate_only`` and the token chunk, and enforces t
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pullkin.errors import InvalidArgumentError
+from pullkin.senders._common import dumps
 from pullkin.senders.hms_android import (
     AndroidConfig,
     AndroidNotification,
@@ -39,11 +39,6 @@ __all__ = ["MAX_BODY_BYTES", "dumps", "encode_message", "send_body"]
 
 #: Huawei's limit on the message body, not counting the token list (80300008).
 MAX_BODY_BYTES = 4096
-
-
-def dumps(value: Any) -> bytes:
-    """Compact UTF-8 JSON, the form every HMS request body is sent in."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _prune(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,13 +16,13 @@ from typing import Any
 
 from pullkin.errors import (
     InvalidArgumentError,
-    NotFoundError,
     QuotaExceededError,
     SendError,
     UnauthenticatedError,
     UnavailableError,
     UnregisteredError,
 )
+from pullkin.senders._common import class_for_status
 
 __all__ = [
     "HmsSendResponse",
@@ -68,20 +68,6 @@ _CODE_ERRORS: dict[str, tuple[type[SendError], str]] = {
 }
 
 
-def _by_status(status: int | None) -> type[SendError]:
-    if status in (401, 403):
-        return UnauthenticatedError
-    if status == 404:
-        return NotFoundError
-    if status in (429, 503):  # Huawei uses 503 for flow control
-        return QuotaExceededError
-    if status is not None and status >= 500:
-        return UnavailableError
-    if status is not None and status >= 400:
-        return InvalidArgumentError
-    return SendError
-
-
 def error_for(
     code: str | None,
     *,
@@ -98,7 +84,7 @@ def error_for(
     elif http_status == 503:
         cls, meaning = QuotaExceededError, "Huawei flow control: slow down and retry later"
     else:
-        cls, meaning = _by_status(http_status), "HMS refused the request"
+        cls, meaning = class_for_status(http_status), "HMS refused the request"
     text = f"HMS: {meaning}" + (f" ({msg})" if msg else "")
     return cls(
         text,

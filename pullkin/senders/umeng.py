@@ -16,20 +16,18 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
-from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
 from pullkin.errors import (
-    ConfigError,
     InvalidArgumentError,
     SendError,
     UnauthenticatedError,
     UnavailableError,
 )
-from pullkin.senders._http import HttpClient, HttpResponse, RetryPolicy
+from pullkin.senders._common import check_base_url, require_non_empty
+from pullkin.senders._http import HttpClient, HttpResponse, RetryPolicy, _OwnsHttpClient, not_json
 from pullkin.senders.umeng_models import (
     AndroidBody,
     AndroidPayload,
@@ -80,10 +78,7 @@ def _classify(response: HttpResponse) -> SendError | None:
     if response.status < 400 and isinstance(body, dict) and body.get("ret") == "SUCCESS":
         return None
     if response.status < 400 and not isinstance(body, dict):
-        return UnavailableError(
-            "Umeng answered success with a body that is not JSON",
-            vendor="umeng", code="BAD_RESPONSE", response=response.text()[:500],
-        )  # fmt: skip
+        return not_json(response, "umeng", "Umeng")
     return error_for(
         body if isinstance(body, dict) else response.text()[:500],
         http_status=response.status,
@@ -100,7 +95,7 @@ def _invalid(message: str) -> InvalidArgumentError:
     return InvalidArgumentError(message, vendor="umeng")
 
 
-class UmengSender:
+class UmengSender(_OwnsHttpClient):
     """Umeng U-Push as one app (``app_key`` + ``app_master_secret``, per platform).
 
     ``production_mode`` False sends test messages (Android: test devices only; iOS:
@@ -121,12 +116,8 @@ class UmengSender:
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        for name, value in (("app_key", app_key), ("app_master_secret", app_master_secret)):
-            if not isinstance(value, str) or not value:
-                raise ConfigError(f"UmengSender needs a non-empty {name}")
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
-            raise ConfigError(f"UmengSender base_url must be an http(s) URL, got {base_url!r}")
+        require_non_empty("UmengSender", app_key=app_key, app_master_secret=app_master_secret)
+        check_base_url("UmengSender", base_url)
         self.app_key = app_key
         self._secret = app_master_secret
         self.production_mode = production_mode
@@ -136,21 +127,6 @@ class UmengSender:
             "umeng", session=session, timeout=timeout, retry=retry, ssl=ssl_context,
             classify=_classify, retryable=_retryable,
         )  # fmt: skip
-
-    async def __aenter__(self) -> UmengSender:
-        await self._http.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     # --- the one request path -------------------------------------------------------
 

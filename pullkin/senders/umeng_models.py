@@ -9,12 +9,12 @@ iOS flags are ``1``, policy times are ``"yyyy-MM-dd HH:mm:ss"`` in Beijing time.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pullkin.errors import InvalidArgumentError
+from pullkin.senders._common import dumps
 
 __all__ = [
     "AFTER_OPEN",
@@ -232,7 +232,7 @@ Payload = AndroidPayload | IosPayload
 def payload_json(payload: Payload) -> dict[str, Any]:
     """The payload object, size-checked (Android 1840 bytes, iOS 2012 bytes)."""
     encoded = payload.to_json()
-    size = len(json.dumps(encoded, separators=(",", ":"), ensure_ascii=False).encode())
+    size = len(dumps(encoded))
     limit = MAX_ANDROID_PAYLOAD if isinstance(payload, AndroidPayload) else MAX_IOS_PAYLOAD
     _require(size <= limit, f"Umeng payload is {size} bytes; the limit is {limit}: shorten it")
     return encoded

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pullkin.errors import InvalidArgumentError
+from pullkin.senders._common import dumps
 from pullkin.senders.umeng_models import AndroidPayload, Payload, Policy, payload_json
 
 __all__ = [
@@ -32,11 +32,6 @@ MAX_LISTCAST_TOKENS = 500
 MAX_ALIASES = 500
 TASK_TYPES = frozenset({"broadcast", "groupcast", "filecast"})
 _IOS_TOKEN = re.compile(r"[0-9A-Fa-f]{64,200}")
-
-
-def dumps(fields: Mapping[str, Any]) -> bytes:
-    """The one serialisation of a body: compact JSON, UTF-8, key order kept."""
-    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def sign(method: str, url: str, body: bytes, app_master_secret: str) -> str:

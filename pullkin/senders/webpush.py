@@ -16,7 +16,6 @@ import ssl
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
@@ -38,6 +37,7 @@ from pullkin.senders._http import (
     HttpClient,
     HttpResponse,
     RetryPolicy,
+    _OwnsHttpClient,
     dumps,
     error_for_status,
     run_each,
@@ -197,7 +197,7 @@ def _check_subject(subject: str) -> None:
 # --- the sender ------------------------------------------------------------------------
 
 
-class WebPushSender:
+class WebPushSender(_OwnsHttpClient):
     """Send Web Push messages to browser subscriptions (and to FCM web tokens).
 
     ``vapid_private_key``: PEM text, a raw base64url 32-byte scalar, DER, or an
@@ -239,21 +239,6 @@ class WebPushSender:
             ssl=ssl_context,
             classify=classify_webpush,
         )
-
-    async def __aenter__(self) -> WebPushSender:
-        await self._http.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     def _parsed(self, subscription: Mapping[str, Any]) -> Subscription:
         """Parse a subscription dict once: senders push to the same ones again and again."""

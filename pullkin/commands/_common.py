@@ -1,0 +1,64 @@
+"""What the commands share: reading the emulator config ``--emulator CONFIG.json`` names.
+
+The config is the JSON line ``pullkin emulator`` prints, saved to a file: its
+``endpoints`` and ``ca_path`` say where the emulator listens and which CA to trust;
+``firebase_config``, ``android_config``, ``vapid_keys``, ``vendors`` and
+``service_account_path`` hold the credentials of what it emulates.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from pathlib import Path
+from typing import Any
+
+from pullkin.endpoints import Endpoints
+from pullkin.errors import ConfigError
+
+__all__ = ["emulator_ssl", "load_emulator_config"]
+
+
+def load_emulator_config(path: str | Path) -> tuple[Endpoints, dict[str, Any]]:
+    """The emulator's endpoints (trusting its CA) and the whole config document."""
+    document = _read(path)
+    ca_path = document.get("ca_path")
+    if ca_path is not None and not isinstance(ca_path, str):
+        raise _not_a_config(path)
+    try:
+        endpoints = Endpoints.from_dict(document["endpoints"], ca_path=ca_path)
+    except OSError as exc:  # ssl.SSLError too: the CA file is missing or not PEM
+        raise ConfigError(f"cannot read the emulator CA {ca_path}: {exc.strerror}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"emulator config {path}: {exc}") from None
+    except (TypeError, ValueError):
+        raise _not_a_config(path) from None
+    return endpoints, document
+
+
+def emulator_ssl(endpoints: Endpoints, path: str | Path) -> ssl.SSLContext:
+    """The SSL context trusting the emulator's CA, for senders that take one."""
+    if endpoints.ssl_context is None:
+        raise ConfigError(
+            f"emulator config {path} has no ca_path: use the JSON line `pullkin emulator` printed"
+        )
+    return endpoints.ssl_context
+
+
+def _read(path: str | Path) -> dict[str, Any]:
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read emulator config {path}: {exc.strerror}") from None
+    except ValueError:
+        raise _not_a_config(path) from None
+    if not isinstance(document, dict) or not isinstance(document.get("endpoints"), dict):
+        raise _not_a_config(path)
+    return document
+
+
+def _not_a_config(path: str | Path) -> ConfigError:
+    return ConfigError(
+        f"emulator config {path} is not what `pullkin emulator` prints (a JSON object with "
+        "'endpoints', 'ca_path' and 'firebase_config'): save the line it printed to a file"
+    )
