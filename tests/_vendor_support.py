@@ -28,12 +28,6 @@ class _Command(Protocol):
 
 
 @pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
 async def http(emu: Emulator) -> AsyncIterator[aiohttp.ClientSession]:
     connector = aiohttp.TCPConnector(ssl=emu.endpoints.ssl_context)
     async with aiohttp.ClientSession(connector=connector) as session:

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,12 +16,6 @@ from pullkin.emulator import Emulator
 from pullkin.store import CredentialStore
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator() as emulator:
-        yield emulator
 
 
 async def listen(*args: str) -> asyncio.subprocess.Process:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import pytest
 from _receiver_support import (
@@ -25,12 +24,6 @@ from pullkin.proto.mcs_pb2 import DataMessageStanza
 from pullkin.receiver import SessionState
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator() as emulator:
-        yield emulator
 
 
 class Recorder:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,12 +16,6 @@ from pullkin.receiver import SessionState
 from pullkin.store import CredentialStore
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator() as emulator:
-        yield emulator
 
 
 def receiver(emu: Emulator, path: Path, seen: list[str]) -> Pullkin:

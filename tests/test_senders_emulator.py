@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -30,12 +29,6 @@ from pullkin.senders.webpush import WebPushSender
 pytestmark = pytest.mark.anyio
 
 FAST_RETRY = RetryPolicy(attempts=4, base=0.01, cap=0.05, total=10)
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator() as emulator:
-        yield emulator
 
 
 def fcm_sender(emu: Emulator, **kwargs: Any) -> FcmSender:

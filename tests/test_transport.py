@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -13,12 +12,6 @@ from pullkin.errors import ConnectError, ReadError, WriteError
 from pullkin.mcs.transport import memory_stream_pair, open_stream
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator() as emulator:
-        yield emulator
 
 
 def closed_port() -> int:
