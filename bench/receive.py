@@ -44,6 +44,15 @@ ANDROID_ID, TOKEN = 5678901234567890123, 1234567890123456789
 SUBTYPE = "wp:bench#00000000-0000-0000-0000-000000000000"
 
 
+def _plain_stanza(n: int) -> DataMessageStanza:
+    stanza = DataMessageStanza(category="org.chromium.linux", ttl=240)
+    setattr(stanza, "from", "424242424242")
+    for key, value in {"gcm.n.title": "bench", "gcm.n.body": f"message {n}", "n": str(n),
+                       "subtype": SUBTYPE}.items():  # fmt: skip
+        stanza.app_data.add(key=key, value=value)
+    return stanza
+
+
 def _stanza(keys: AppCredentialsKeys, n: int) -> DataMessageStanza:
     document = {
         "notification": {"title": "bench", "body": f"message {n}"},
@@ -67,7 +76,8 @@ async def _serve(spec: dict[str, Any]) -> None:
     async with Emulator() as emu:
         emu.state.devices[ANDROID_ID] = Device(ANDROID_ID, TOKEN)
         for n in range(spec["messages"]):
-            emu.mailboxes.enqueue(ANDROID_ID, _stanza(keys, n), ttl=None)
+            stanza = _plain_stanza(n) if spec["plain"] else _stanza(keys, n)
+            emu.mailboxes.enqueue(ANDROID_ID, stanza, ttl=None)
         print(json.dumps({"endpoints": emu.endpoints.to_dict(), "ca": str(emu.ca_path)}))
         sys.stdout.flush()
         await asyncio.to_thread(sys.stdin.read)
@@ -130,6 +140,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=1.0, help="time per ECDH figure")
+    parser.add_argument(
+        "--plain", action="store_true",
+        help="unencrypted (Android-app style) messages: the framework's cost without crypto",
+    )  # fmt: skip
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -149,7 +163,8 @@ def main() -> None:
     )
     assert child.stdin is not None
     assert child.stdout is not None
-    child.stdin.write(json.dumps({"keys": keys.to_dict(), "messages": args.messages}) + "\n")
+    spec = {"keys": keys.to_dict(), "messages": args.messages, "plain": args.plain}
+    child.stdin.write(json.dumps(spec) + "\n")
     child.stdin.flush()
     config = json.loads(child.stdout.readline())
     per_message, exchange_only = _raw_ecdh(args.seconds)
@@ -161,7 +176,7 @@ def main() -> None:
         "receive",
         {
             "messages": args.messages,
-            "encoding": "aesgcm",
+            "encoding": "none (plain app_data)" if args.plain else "aesgcm",
             "acks": True,
             "seconds": round(elapsed, 3),
             "messages_per_s": round(throughput),

@@ -72,9 +72,15 @@ class _DeviceHooks:
     def __init__(self, client: Pullkin, android_id: int) -> None:
         self._client = client
         self.android_id = android_id
+        self._apps: tuple[tuple[int, int], list[_App]] = ((-1, -1), [])
 
     def apps(self) -> list[_App]:
-        return [a for a in self._client._apps.values() if a.android_id == self.android_id]
+        """This device's apps (cached: asked for every message)."""
+        key = (self._client._apps_version, self.android_id)
+        if self._apps[0] != key:
+            apps = [a for a in self._client._apps.values() if a.android_id == self.android_id]
+            self._apps = (key, apps)
+        return self._apps[1]
 
     def route(self, stanza: DataMessageStanza) -> _App | None:
         apps = self.apps()
@@ -139,6 +145,7 @@ class Pullkin(PullkinCore):
         self._router = Router()
         self._error_handlers: list[ErrorHandler] = []
         self._apps: dict[str, _App] = {}
+        self._apps_version = 0  # bumped whenever an app is added, removed or re-registered
         self._sessions: dict[int, tuple[DeviceSession, asyncio.Task[None]]] = {}
         self._listeners: list[tuple[str | None, asyncio.Queue[Message]]] = []
         self._persist_lock = asyncio.Lock()
@@ -194,6 +201,7 @@ class Pullkin(PullkinCore):
         if previous is not None:
             self._stop_workers(previous)
         self._apps[sender_id] = app
+        self._apps_version += 1
         if self.store is not None and self.store.get(sender_id) != credentials:
             await anyio.to_thread.run_sync(self.store.put, sender_id, credentials)
         if self._sessions:
@@ -253,6 +261,7 @@ class Pullkin(PullkinCore):
         """Stop one app's receiving, or everything (acknowledging what was handled)."""
         if sender_id is not None:
             app = self._apps.pop(str(sender_id), None)
+            self._apps_version += 1
             if app is None:
                 return
             self._stop_workers(app)
@@ -428,6 +437,7 @@ class Pullkin(PullkinCore):
                 ) from error
             credentials = await PullkinCore.register_app(self, app.credentials.config)
             app.credentials = credentials
+            self._apps_version += 1
             if self.store is not None:
                 await anyio.to_thread.run_sync(self.store.put, app.key, credentials)
             gcm = credentials.gcm

@@ -37,6 +37,7 @@ _LOGIN_TIMEOUT = 30.0  # Chrome's read timeout (mcs.md §2)
 _READ_SIZE = 1 << 16
 _AUTH_FAILED = 401  # error code of a refused login (the real value is UNCERTAIN)
 _ACK_REPLY_DELAY = 0.05
+_WRITE_CHUNK = 1 << 16
 
 
 class _Closing(Exception):
@@ -289,33 +290,45 @@ class _Session:
             self._emu.mailboxes.confirm(self.android_id, confirmed)
 
     async def _deliver(self) -> None:
+        """Write every pending message not yet sent on this connection, batched into
+        64 KiB writes (a backlog after a login is a few TLS writes, not one per message)."""
         assert self.android_id is not None
         mailboxes = self._emu.mailboxes
-        for item in mailboxes.pending(self.android_id):
-            if item.persistent_id in self._sent:
-                continue
-            await self._write_message(item.stanza)
-            self._sent.add(item.persistent_id)
-            mailboxes.record_delivery(self.android_id, item.persistent_id)
+        out = bytearray()
+        try:
+            for item in mailboxes.pending(self.android_id):
+                if item.persistent_id in self._sent:
+                    continue
+                await self._encode_message(item.stanza, out)
+                self._sent.add(item.persistent_id)
+                mailboxes.record_delivery(self.android_id, item.persistent_id)
+                if len(out) >= _WRITE_CHUNK:  # a long backlog starts flowing at once
+                    self._writer.write(bytes(out))
+                    out.clear()
+                    await self._writer.drain()
+        finally:
+            if out:  # what was encoded before a fault still goes out, in order
+                self._writer.write(bytes(out))
         await self._writer.drain()
 
-    async def _write_message(self, stanza: mcs_pb2.DataMessageStanza) -> None:
+    async def _encode_message(self, stanza: mcs_pb2.DataMessageStanza, out: bytearray) -> None:
         faults = self._emu.faults
         delay = faults.take_mcs("delay")
         if delay is not None:
+            self._writer.write(bytes(out))
+            out.clear()
             await asyncio.sleep(delay.seconds)
         frame = self._conn.send(ev.DataMessage(stanza))
         if faults.should_drop():
             raise _Closing("fault: random drop")
         if faults.take_mcs("close_mid_frame") is not None:
-            self._writer.write(frame[: len(frame) // 2])
-            await self._writer.drain()
+            out += frame[: len(frame) // 2]
             raise _Closing("fault: close mid-frame")
         self._count_frame()
-        self._writer.write(frame)
+        out += frame
         if faults.take_mcs("duplicate") is not None:
             self._count_frame()
-            self._writer.write(self._conn.send(ev.DataMessage(stanza)))
+            out += self._conn.send(ev.DataMessage(stanza))
 
     def _count_frame(self) -> None:
         """``close_after_frames`` counts data frames written after the login."""
