@@ -1,6 +1,8 @@
 """Retry timing shared by registration, senders and the receiver: pure, no sleeping.
 
-``Backoff`` yields exponential delays with full jitter (AWS architecture blog's
+``ChromeBackoff`` is Chrome's MCS reconnect policy (net::BackoffEntry: ×2 with up to
+33 % less, capped), which the receiver follows.  ``Backoff`` yields exponential delays
+with full jitter (AWS architecture blog's
 "full jitter": ``uniform(0, min(cap, base * 2**attempt))``), which spreads retries of
 many clients apart.  ``parse_retry_after`` reads an HTTP ``Retry-After`` header (delta
 seconds or an HTTP date).  Callers own the sleeping, so tests can inject a clock.
@@ -13,7 +15,7 @@ import email.utils
 import random
 from dataclasses import dataclass, field
 
-__all__ = ["Backoff", "parse_retry_after"]
+__all__ = ["Backoff", "ChromeBackoff", "parse_retry_after"]
 
 
 @dataclass
@@ -47,6 +49,22 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
+
+
+class ChromeBackoff:
+    """net::BackoffEntry as Chrome's MCS uses it: ×2, up to 33 % less, capped."""
+
+    def __init__(self, initial: float, maximum: float, rng: random.Random) -> None:
+        self.initial, self.maximum, self._rng = initial, maximum, rng
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        self.failures += 1
+        bound = min(self.maximum, self.initial * 2.0 ** min(self.failures - 1, 32))
+        return bound * (1 - 0.33 * self._rng.random())
+
+    def reset(self) -> None:
+        self.failures = 0
 
 
 def parse_retry_after(value: str | None, now: _dt.datetime | None = None) -> float | None:

@@ -30,6 +30,7 @@ from typing import Protocol
 
 import anyio
 
+from pullkin._backoff import ChromeBackoff
 from pullkin._ledger import IdLedger
 from pullkin.endpoints import Endpoints
 from pullkin.errors import LoginError, ProtocolError, PullkinError, TransportError
@@ -120,22 +121,6 @@ class _ConnectionLost(PullkinError):
     """Internal: this connection is over; reconnect."""
 
 
-class _ChromeBackoff:
-    """net::BackoffEntry as Chrome's MCS uses it: ×2, up to 33 % less, capped."""
-
-    def __init__(self, initial: float, maximum: float, rng: random.Random) -> None:
-        self.initial, self.maximum, self._rng = initial, maximum, rng
-        self.failures = 0
-
-    def next_delay(self) -> float:
-        self.failures += 1
-        bound = min(self.maximum, self.initial * 2.0 ** min(self.failures - 1, 32))
-        return bound * (1 - 0.33 * self._rng.random())
-
-    def reset(self) -> None:
-        self.failures = 0
-
-
 class _ErrorLog:
     """Logs an error with its traceback once, then only counts repeats (no hot loop)."""
 
@@ -202,7 +187,7 @@ class DeviceSession:
         self.stats = SessionStats()
         self.error: Exception | None = None
         self._connector = connector or self._open
-        self._backoff = _ChromeBackoff(
+        self._backoff = ChromeBackoff(
             self.config.reconnect_initial, self.config.reconnect_max, rng or random.Random()
         )
         self._errors = _ErrorLog()

@@ -10,17 +10,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pullkin._backoff import ChromeBackoff
 from pullkin._ledger import IdLedger
 from pullkin.dispatch import Router
 from pullkin.errors import ConfigError, ReadError
 from pullkin.models import Message
 from pullkin.proto.mcs_pb2 import DataMessageStanza
-from pullkin.receiver import _ChromeBackoff, _ErrorLog
+from pullkin.receiver import _ErrorLog
 
 
 @given(seed=st.integers(), failures=st.integers(min_value=1, max_value=40))
 def test_chrome_backoff_doubles_with_up_to_a_third_less_and_caps(seed: int, failures: int) -> None:
-    backoff = _ChromeBackoff(30.0, 600.0, random.Random(seed))
+    backoff = ChromeBackoff(30.0, 600.0, random.Random(seed))
     for attempt in range(failures):
         bound = min(600.0, 30.0 * 2**attempt)
         assert 0.67 * bound <= backoff.next_delay() <= bound
