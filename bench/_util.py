@@ -44,3 +44,30 @@ def pin_one_core() -> None:
     """Run on one core so figures are per-core (no-op where unsupported)."""
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def split_cores() -> tuple[set[int], int | None]:
+    """(this process's cores, the child's core): the last core goes to the child.
+
+    Call before pinning anything and hand the child's core to it explicitly (see
+    ``pin``): a child started after its parent pinned itself inherits the parent's
+    single core, and both would then share it.  ``(set(), None)`` where unsupported
+    or on one core.
+    """
+    if not hasattr(os, "sched_getaffinity"):
+        return set(), None
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return set(cores), None
+    return set(cores[:-1]), cores[-1]
+
+
+def pin(cores: set[int] | int | None) -> bool:
+    """Pin this process to *cores*; False when there is nothing to pin to."""
+    if cores is None or not hasattr(os, "sched_setaffinity"):
+        return False
+    wanted = {cores} if isinstance(cores, int) else cores
+    if not wanted:
+        return False
+    os.sched_setaffinity(0, wanted)
+    return True

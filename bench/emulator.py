@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
 import jwt
-from _util import emit
+from _util import emit, pin, split_cores
 from aiohttp import web
 
 from pullkin.core import PullkinCore
@@ -177,21 +177,20 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--core", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if args.serve:
-        if len(cpus) > 1:
-            os.sched_setaffinity(0, {cpus[-1]})
+        pin(args.core)
         asyncio.run(_serve())
         return
-    if len(cpus) > 1:
-        os.sched_setaffinity(0, set(cpus[:-1]))
+    mine, emulator_core = split_cores()
+    serve = [*os.environ.get("BENCH_WRAP", "").split(), sys.executable, __file__, "--serve"]
     child = subprocess.Popen(
-        [*os.environ.get("BENCH_WRAP", "").split(),
-         sys.executable, __file__, "--serve"],
+        serve if emulator_core is None else [*serve, "--core", str(emulator_core)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         text=True,
     )  # fmt: skip
+    pinned = pin(mine) and emulator_core is not None
     assert child.stdin is not None
     assert child.stdout is not None
     config = json.loads(child.stdout.readline())
@@ -211,7 +210,7 @@ def main() -> None:
             "floor_canned_https_answers_per_s": round(args.messages / times["floor_s"]),
             "delivered_ratio_to_floor": round(times["floor_s"] / times["delivered_s"], 3),
             "emulator_cpu_s_total": round(child_cpu, 2),
-            "emulator_pinned_to_one_core": len(cpus) > 1,
+            "emulator_pinned_to_one_core": pinned,
             "target_delivered_per_s": 2000,
         },
     )
