@@ -31,7 +31,7 @@ from pullkin.dispatch import Filter, Handler, Route, Router, accept_all
 from pullkin.errors import ConfigError, DecryptionError, LoginError, PullkinError
 from pullkin.mcs import events as ev
 from pullkin.models import AppCredentials, FirebaseConfig, Message
-from pullkin.payload import build_message
+from pullkin.payload import build_messages
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 from pullkin.receiver import Device, DeviceSession, SessionConfig, SessionState, SessionStats
 from pullkin.store import CredentialStore
@@ -41,6 +41,10 @@ __all__ = ["ErrorHandler", "Pullkin"]
 log = logging.getLogger(__name__)
 
 ErrorHandler = Callable[[Exception, DataMessageStanza | None], Any]
+# Messages of one burst are decrypted together (payload.build_messages), at most this
+# many at a time: nearly all of the CPU saving, and the first handler of a burst still
+# runs within a few milliseconds.
+_BUILD_BATCH = 16
 _H = TypeVar("_H", bound=Handler)
 _E = TypeVar("_E", bound=ErrorHandler)
 _STATE_ORDER = (
@@ -340,22 +344,30 @@ class Pullkin(PullkinCore):
 
     async def _work(self, app: _App) -> None:
         while True:
-            session, messages = await app.queue.get()
-            for message in messages:
-                try:
-                    await self._handle(session, app, message)
-                finally:
-                    session.message_done(app, message)
+            session, events = await app.queue.get()
+            for start in range(0, len(events), _BUILD_BATCH):
+                batch = events[start : start + _BUILD_BATCH]
+                built = build_messages(
+                    [event.stanza for event in batch], app.credentials.keys, sender_id=app.key
+                )
+                for event, message in zip(batch, built, strict=True):
+                    try:
+                        await self._handle(session, app, event.stanza, message)
+                    finally:
+                        session.message_done(app, event)
 
-    async def _handle(self, session: DeviceSession, app: _App, event: ev.DataMessage) -> None:
-        stanza = event.stanza
+    async def _handle(
+        self,
+        session: DeviceSession,
+        app: _App,
+        stanza: DataMessageStanza,
+        message: Message | DecryptionError,
+    ) -> None:
         pid = stanza.persistent_id or "?"
-        try:
-            message = build_message(stanza, app.credentials.keys, sender_id=app.key)
-        except DecryptionError as exc:
+        if isinstance(message, DecryptionError):
             session.stats.undecryptable += 1
-            log.warning("cannot decrypt message %s for app %s: %s", pid, app.key, exc)
-            self._report(exc, stanza)
+            log.warning("cannot decrypt message %s for app %s: %s", pid, app.key, message)
+            self._report(message, stanza)
             return
         routes, failed = self._router.match(message, stanza)
         for route, problem in failed:

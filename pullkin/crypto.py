@@ -7,8 +7,9 @@ the message is not encrypted.  Header values are parsed by parameter name with
 Chrome's grammar (§2), never by position.
 
 Decryption is the receive hot path, so it derives keys with one HMAC call per HKDF
-step (every length here fits one SHA-256 block) instead of generic HKDF objects, and
-the receiver's private key is loaded once per ``AppCredentialsKeys``.  ``encrypt`` is
+step (``pullkin._ece``) instead of generic HKDF objects, the receiver's private key is
+loaded once per ``AppCredentialsKeys``, and ``decrypt_many`` works through a burst
+phase by phase.  ``encrypt`` is
 the reference http_ece implementation; ``seal`` produces the same bodies with the
 lean derivation for the send hot paths (the Web Push sender, the emulator's FCM
 delivery).  The tests cross-check all of them with each other, with http_ece in both
@@ -22,18 +23,17 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from hashlib import sha256
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import http_ece
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pullkin._b64 import b64decode_any, b64url_encode
+from pullkin._ece import aes128gcm_keys, aesgcm_keys, content_keys, decrypt_record
 from pullkin._webpush_headers import parse_crypto_key, parse_encryption
 from pullkin.errors import ConfigError, DecryptionError
 from pullkin.models import AppCredentialsKeys
@@ -46,6 +46,7 @@ __all__ = [
     "aesgcm_keys",
     "content_keys",
     "decrypt",
+    "decrypt_many",
     "decrypt_record",
     "encoding_of",
     "encrypt",
@@ -67,10 +68,6 @@ _KEY_LEN = 65
 # RFC 8188 header of a Web Push body: salt(16) rs(4) idlen(1) keyid(65).
 _AES128GCM_HEADER = 16 + 4 + 1 + _KEY_LEN
 _AES128GCM_HEADER_STRUCT = struct.Struct("!16sIB")
-_AESGCM_AUTH_INFO = b"Content-Encoding: auth\x00\x01"
-_AES128GCM_CEK_INFO = b"Content-Encoding: aes128gcm\x00\x01"
-_AES128GCM_NONCE_INFO = b"Content-Encoding: nonce\x00\x01"
-_WEBPUSH_INFO = b"WebPush: info\x00"
 
 
 # --- keys -------------------------------------------------------------------------
@@ -116,28 +113,6 @@ def encoding_of(app_data: Mapping[str, str], raw_data: bytes) -> ContentEncoding
 # --- decrypt -----------------------------------------------------------------------
 
 
-_IPAD = bytes(x ^ 0x36 for x in range(256))
-_OPAD = bytes(x ^ 0x5C for x in range(256))
-
-
-def _hmac(key: bytes, msg: bytes) -> bytes:
-    # HMAC-SHA-256 (RFC 2104) for keys of at most one block, which is every key here
-    # (16-byte auth/salt, 32-byte PRKs).  Two plain SHA-256 calls cost about half of
-    # OpenSSL's one-shot HMAC, whose per-call setup dominates for inputs this small.
-    block = key.ljust(64, b"\x00")
-    inner = sha256(block.translate(_IPAD) + msg).digest()
-    return sha256(block.translate(_OPAD) + inner).digest()
-
-
-def _expand_pair(prk: bytes, info1: bytes, info2: bytes) -> tuple[bytes, bytes]:
-    """(CEK, NONCE) = HKDF-Expand(prk, info, 16 / 12): one HMAC block each, pads shared."""
-    block = prk.ljust(64, b"\x00")
-    ipad, opad = block.translate(_IPAD), block.translate(_OPAD)
-    cek = sha256(opad + sha256(ipad + info1).digest()).digest()
-    nonce = sha256(opad + sha256(ipad + info2).digest()).digest()
-    return cek[:16], nonce[:12]
-
-
 def _ecdh(keys: AppCredentialsKeys, sender_public: bytes) -> bytes:
     if len(sender_public) != _KEY_LEN or sender_public[0] != 4:
         raise DecryptionError(
@@ -155,45 +130,16 @@ def _ecdh(keys: AppCredentialsKeys, sender_public: bytes) -> bytes:
     return private.exchange(_ECDH, peer)
 
 
-def _open(cek: bytes, nonce: bytes, ciphertext: bytes) -> bytes:
-    try:
-        return AESGCM(cek).decrypt(nonce, ciphertext, None)
-    except InvalidTag:
-        raise DecryptionError(
-            "authentication tag mismatch: wrong keys for this registration, or a "
-            "tampered or truncated body"
-        ) from None
+class _Sealed(NamedTuple):
+    """One record, checked and ready for its key agreement."""
+
+    encoding: ContentEncoding
+    salt: bytes
+    sender: bytes
+    ciphertext: bytes
 
 
-def aesgcm_keys(
-    secret: bytes, auth: bytes, salt: bytes, receiver: bytes, sender: bytes
-) -> tuple[bytes, bytes]:
-    """(CEK, NONCE) of draft-ietf-webpush-encryption-03/04 (webpush.md §4)."""
-    ikm = _hmac(_hmac(auth, secret), _AESGCM_AUTH_INFO)
-    context = b"P-256\x00\x00A" + receiver + b"\x00A" + sender + b"\x01"
-    return _expand_pair(
-        _hmac(salt, ikm),
-        b"Content-Encoding: aesgcm\x00" + context,
-        b"Content-Encoding: nonce\x00" + context,
-    )
-
-
-def aes128gcm_keys(
-    secret: bytes, auth: bytes, salt: bytes, receiver: bytes, sender: bytes
-) -> tuple[bytes, bytes]:
-    """(CEK, NONCE) of RFC 8291 over RFC 8188 (webpush.md §5)."""
-    ikm = _hmac(_hmac(auth, secret), _WEBPUSH_INFO + receiver + sender + b"\x01")
-    return content_keys(salt, ikm)
-
-
-def content_keys(salt: bytes, ikm: bytes) -> tuple[bytes, bytes]:
-    """(CEK, NONCE) of the RFC 8188 content coding for a given input key."""
-    return _expand_pair(_hmac(salt, ikm), _AES128GCM_CEK_INFO, _AES128GCM_NONCE_INFO)
-
-
-def _decrypt_aesgcm(
-    raw_data: bytes, app_data: Mapping[str, str], keys: AppCredentialsKeys
-) -> bytes:
+def _sealed_aesgcm(raw_data: bytes, app_data: Mapping[str, str]) -> _Sealed:
     salt, rs = parse_encryption(app_data["encryption"])
     sender = parse_crypto_key(app_data["crypto-key"])
     if len(salt) != 16:
@@ -203,13 +149,10 @@ def _decrypt_aesgcm(
             f"aesgcm body of {len(raw_data)} bytes does not fit one record "
             f"(18..{rs + _TAG} bytes for rs={rs}); truncated or multi-record"
         )
-    secret = _ecdh(keys, sender)
-    return decrypt_record(
-        "aesgcm", secret, keys.auth_bytes, salt, keys.public_bytes, sender, raw_data
-    )
+    return _Sealed("aesgcm", salt, sender, raw_data)
 
 
-def _decrypt_aes128gcm(body: bytes, keys: AppCredentialsKeys) -> bytes:
+def _sealed_aes128gcm(body: bytes) -> _Sealed:
     if len(body) < _AES128GCM_HEADER + 1 + _TAG:
         raise DecryptionError(
             f"aes128gcm body of {len(body)} bytes is shorter than the 104-byte minimum"
@@ -219,47 +162,33 @@ def _decrypt_aes128gcm(body: bytes, keys: AppCredentialsKeys) -> bytes:
         raise DecryptionError(f"aes128gcm keyid must be the 65-byte sender key, got {idlen}")
     if rs < 18:
         raise DecryptionError(f"aes128gcm record size {rs} is below the minimum of 18")
-    sender = body[21:_AES128GCM_HEADER]
     ciphertext = body[_AES128GCM_HEADER:]
     if len(ciphertext) > rs:
         raise DecryptionError(
             f"aes128gcm body holds more than one {rs}-byte record; Web Push uses exactly one"
         )
-    secret = _ecdh(keys, sender)
-    return decrypt_record(
-        "aes128gcm", secret, keys.auth_bytes, salt, keys.public_bytes, sender, ciphertext
-    )
+    return _Sealed("aes128gcm", salt, body[21:_AES128GCM_HEADER], ciphertext)
 
 
-def decrypt_record(
-    encoding: ContentEncoding,
-    secret: bytes,
-    auth: bytes,
-    salt: bytes,
-    receiver: bytes,
-    sender: bytes,
-    ciphertext: bytes,
-) -> bytes:
-    """Derive the keys from an ECDH *secret*, open one record and strip its padding."""
+def _sealed(raw_data: bytes, app_data: Mapping[str, str]) -> _Sealed:
+    encoding = encoding_of(app_data, raw_data)
+    if encoding == "aes128gcm":
+        return _sealed_aes128gcm(raw_data or _goog_raw_data(app_data))
     if encoding == "aesgcm":
-        cek, nonce = aesgcm_keys(secret, auth, salt, receiver, sender)
-        return _unpad_aesgcm(_open(cek, nonce, ciphertext))
-    cek, nonce = aes128gcm_keys(secret, auth, salt, receiver, sender)
-    return _unpad_last_record(_open(cek, nonce, ciphertext))
+        return _sealed_aesgcm(raw_data, app_data)
+    if "encryption" in app_data or "crypto-key" in app_data:
+        raise DecryptionError(
+            "aesgcm message is incomplete: it needs both encryption and crypto-key "
+            "app_data and a non-empty raw_data"
+        )
+    raise DecryptionError("message is not encrypted (no content-encoding/encryption app_data)")
 
 
-def _unpad_aesgcm(record: bytes) -> bytes:
-    pad = int.from_bytes(record[:2], "big")
-    if len(record) < 2 or pad > len(record) - 2 or any(record[2 : 2 + pad]):
-        raise DecryptionError("aesgcm record padding is invalid (non-zero or too long)")
-    return record[2 + pad :]
-
-
-def _unpad_last_record(record: bytes) -> bytes:
-    end = len(record.rstrip(b"\x00"))
-    if end == 0 or record[end - 1] != 2:
-        raise DecryptionError("aes128gcm record has no final-record delimiter (0x02)")
-    return record[: end - 1]
+def _open_sealed(sealed: _Sealed, secret: bytes, keys: AppCredentialsKeys) -> bytes:
+    return decrypt_record(
+        sealed.encoding, secret, keys.auth_bytes, sealed.salt, keys.public_bytes,
+        sealed.sender, sealed.ciphertext,
+    )  # fmt: skip
 
 
 def decrypt(raw_data: bytes, app_data: Mapping[str, str], keys: AppCredentialsKeys) -> bytes:
@@ -268,18 +197,40 @@ def decrypt(raw_data: bytes, app_data: Mapping[str, str], keys: AppCredentialsKe
     Picks aes128gcm or aesgcm from *app_data* (webpush.md §1); raises
     ``DecryptionError`` if the message is not encrypted or cannot be decrypted.
     """
-    encoding = encoding_of(app_data, raw_data)
-    if encoding == "aes128gcm":
-        body = raw_data or _goog_raw_data(app_data)
-        return _decrypt_aes128gcm(body, keys)
-    if encoding == "aesgcm":
-        return _decrypt_aesgcm(raw_data, app_data, keys)
-    if "encryption" in app_data or "crypto-key" in app_data:
-        raise DecryptionError(
-            "aesgcm message is incomplete: it needs both encryption and crypto-key "
-            "app_data and a non-empty raw_data"
-        )
-    raise DecryptionError("message is not encrypted (no content-encoding/encryption app_data)")
+    sealed = _sealed(raw_data, app_data)
+    return _open_sealed(sealed, _ecdh(keys, sealed.sender), keys)
+
+
+def decrypt_many(
+    items: Sequence[tuple[bytes, Mapping[str, str]]], keys: AppCredentialsKeys
+) -> list[bytes | DecryptionError]:
+    """``decrypt`` for a batch: per item, the plaintext or the ``DecryptionError``.
+
+    The work is done phase by phase (every header, then every key agreement, then
+    every record) rather than message by message: each phase then runs with its
+    code and data warm in the CPU caches, which costs about a fifth less CPU for a
+    burst of messages than one ``decrypt`` after another (``bench/receive.py``).
+    """
+    results: list[bytes | DecryptionError] = []
+    staged: list[tuple[int, _Sealed]] = []
+    for index, (raw_data, app_data) in enumerate(items):
+        try:
+            staged.append((index, _sealed(raw_data, app_data)))
+            results.append(b"")
+        except DecryptionError as exc:
+            results.append(exc)
+    agreed: list[tuple[int, _Sealed, bytes]] = []
+    for index, sealed in staged:
+        try:
+            agreed.append((index, sealed, _ecdh(keys, sealed.sender)))
+        except DecryptionError as exc:
+            results[index] = exc
+    for index, sealed, secret in agreed:
+        try:
+            results[index] = _open_sealed(sealed, secret, keys)
+        except DecryptionError as exc:
+            results[index] = exc
+    return results
 
 
 def _goog_raw_data(app_data: Mapping[str, str]) -> bytes:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pullkin import crypto
@@ -21,7 +21,7 @@ from pullkin.errors import DecryptionError
 from pullkin.models import AppCredentialsKeys, Message, Notification
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 
-__all__ = ["IDLE_CATEGORY", "app_data_of", "build_message"]
+__all__ = ["IDLE_CATEGORY", "app_data_of", "build_message", "build_messages"]
 
 #: Category of messages meant for the MCS client itself (mcs.md §8).
 IDLE_CATEGORY = "com.google.android.gsf.gtalkservice"
@@ -51,18 +51,72 @@ def build_message(
     """
     if app_data is None:
         app_data = app_data_of(stanza)
+    if not _is_encrypted(stanza, app_data):
+        return _from_clear(stanza, app_data, sender_id)
+    plaintext = crypto.decrypt(stanza.raw_data, app_data, _keys_for(keys))
+    return _from_plaintext(stanza, plaintext, sender_id)
+
+
+def build_messages(
+    stanzas: Sequence[DataMessageStanza],
+    keys: AppCredentialsKeys | None,
+    *,
+    sender_id: str | None = None,
+) -> list[Message | DecryptionError]:
+    """``build_message`` for a burst: per stanza, the message or why it failed.
+
+    The encrypted ones are decrypted together by ``crypto.decrypt_many`` (phase by
+    phase, which costs less CPU than one after another); the results are in order.
+    """
+    results: list[Message | DecryptionError] = []
+    encrypted: list[tuple[int, DataMessageStanza, dict[str, str]]] = []
+    for stanza in stanzas:
+        app_data = app_data_of(stanza)
+        if _is_encrypted(stanza, app_data):
+            encrypted.append((len(results), stanza, app_data))
+            results.append(_NOT_YET)
+        else:
+            results.append(_from_clear(stanza, app_data, sender_id))
+    if encrypted:
+        try:
+            usable = _keys_for(keys)
+        except DecryptionError as exc:
+            for index, _, _ in encrypted:
+                results[index] = exc
+            return results
+        plaintexts = crypto.decrypt_many([(s.raw_data, a) for _, s, a in encrypted], usable)
+        for (index, stanza, _), plaintext in zip(encrypted, plaintexts, strict=True):
+            if isinstance(plaintext, DecryptionError):
+                results[index] = plaintext
+            else:
+                results[index] = _from_plaintext(stanza, plaintext, sender_id)
+    return results
+
+
+_NOT_YET = DecryptionError("not decrypted yet")  # a placeholder, always replaced
+
+
+def _is_encrypted(stanza: DataMessageStanza, app_data: Mapping[str, str]) -> bool:
+    return app_data.get("message_type") in (None, "gcm") and (
+        crypto.encoding_of(app_data, stanza.raw_data) is not None
+    )
+
+
+def _keys_for(keys: AppCredentialsKeys | None) -> AppCredentialsKeys:
+    if keys is None:
+        raise DecryptionError(
+            "message is encrypted but this registration has no Web Push keys "
+            "(an Android-app registration cannot decrypt it)"
+        )
+    return keys
+
+
+def _from_clear(
+    stanza: DataMessageStanza, app_data: Mapping[str, str], sender_id: str | None
+) -> Message:
     message_type = app_data.get("message_type")
     if message_type not in (None, "gcm"):
         return _special(stanza, app_data, message_type, sender_id)
-    raw = stanza.raw_data
-    if crypto.encoding_of(app_data, raw) is not None:
-        if keys is None:
-            raise DecryptionError(
-                "message is encrypted but this registration has no Web Push keys "
-                "(an Android-app registration cannot decrypt it)"
-            )
-        plaintext = crypto.decrypt(raw, app_data, keys)
-        return _from_plaintext(stanza, plaintext, sender_id)
     return _from_app_data(stanza, app_data, sender_id)
 
 

@@ -551,3 +551,41 @@ def test_seal_matches_encrypt_byte_for_byte(
 def test_key_agreement_rejects_a_point_off_the_curve() -> None:
     with pytest.raises(ConfigError, match="not a point"):
         crypto.KeyAgreement.make(b"\x04" + b"\x01" * 64)
+
+
+def _burst_item(kind: str, n: int) -> tuple[bytes, dict[str, str]]:
+    """One (raw_data, app_data) pair of a burst; the bad ones fail in each phase."""
+    encoding: crypto.ContentEncoding = "aes128gcm" if kind == "aes128gcm" else "aesgcm"
+    payload = encrypt(f"message {n}".encode(), RECEIVER.public_key, RECEIVER.auth_secret,
+                      encoding=encoding)  # fmt: skip
+    body, app_data = payload.body, payload.app_data()
+    if kind == "bad_header":  # fails while the headers are read
+        app_data["encryption"] = "salt=!!"
+    elif kind == "off_curve":  # fails in the key agreement
+        app_data["crypto-key"] = "dh=" + b64url_encode(b"\x04" + b"\x01" * 64)
+    elif kind == "tampered":  # fails when the record is opened
+        body = body[:-1] + bytes([body[-1] ^ 1])
+    return body, app_data
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    kinds=st.lists(
+        st.sampled_from(["aesgcm", "aes128gcm", "bad_header", "off_curve", "tampered"]),
+        max_size=12,
+    )
+)
+def test_decrypt_many_matches_decrypt_item_by_item(kinds: list[str]) -> None:
+    items = [_burst_item(kind, n) for n, kind in enumerate(kinds)]
+    results = crypto.decrypt_many(items, RECEIVER)
+    assert len(results) == len(items)
+    for (raw, app_data), result in zip(items, results, strict=True):
+        try:
+            expected: bytes | str = decrypt(raw, app_data, RECEIVER)
+        except DecryptionError as exc:
+            expected = str(exc)
+        got = str(result) if isinstance(result, DecryptionError) else result
+        assert got == expected
+    assert sum(isinstance(r, bytes) for r in results) == sum(
+        kind in ("aesgcm", "aes128gcm") for kind in kinds
+    )

@@ -6,13 +6,13 @@ import datetime as dt
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pullkin import crypto
 from pullkin.errors import DecryptionError
-from pullkin.models import AppCredentialsKeys
-from pullkin.payload import build_message
+from pullkin.models import AppCredentialsKeys, Message
+from pullkin.payload import build_message, build_messages
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 
 KEYS = AppCredentialsKeys.generate()
@@ -129,3 +129,47 @@ def test_any_android_app_data_yields_a_message(app_data: dict[str, str]) -> None
     message = build_message(android(**app_data), None)
     assert set(message.data) <= set(app_data)
     assert message.to_dict()["data"] == message.data
+
+
+def _burst_stanza(kind: str, n: int) -> DataMessageStanza:
+    if kind == "android":
+        return android(**{"gcm.n.title": f"t{n}", "n": str(n)})
+    if kind == "special":
+        return android(message_type="deleted_messages")
+    stanza = web(json.dumps({"data": {"n": str(n)}, "from": "1"}).encode(),
+                 "aes128gcm" if kind == "aes128gcm" else "aesgcm")  # fmt: skip
+    if kind == "tampered":
+        stanza.raw_data = stanza.raw_data[:-1] + bytes([stanza.raw_data[-1] ^ 1])
+    return stanza
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    kinds=st.lists(
+        st.sampled_from(["aesgcm", "aes128gcm", "android", "special", "tampered"]), max_size=12
+    )
+)
+def test_a_burst_builds_what_one_at_a_time_builds_in_order(kinds: list[str]) -> None:
+    stanzas = [_burst_stanza(kind, n) for n, kind in enumerate(kinds)]
+    built = build_messages(stanzas, KEYS, sender_id="42")
+    assert len(built) == len(stanzas)
+    for stanza, result in zip(stanzas, built, strict=True):
+        try:
+            expected: object = build_message(stanza, KEYS, sender_id="42")
+        except DecryptionError as exc:
+            expected = str(exc)
+        assert (str(result) if isinstance(result, DecryptionError) else result) == expected
+    for n, (kind, result) in enumerate(zip(kinds, built, strict=True)):
+        if kind in ("aesgcm", "aes128gcm"):
+            assert isinstance(result, Message)
+            assert result.data == {"n": str(n)}
+
+
+def test_a_burst_without_keys_fails_only_its_encrypted_messages() -> None:
+    built = build_messages([android(x="1"), web(b"{}"), android(y="2")], None)
+    assert isinstance(built[0], Message)
+    assert built[0].data == {"x": "1"}
+    assert isinstance(built[1], DecryptionError)
+    assert "no Web Push keys" in str(built[1])
+    assert isinstance(built[2], Message)
+    assert built[2].data == {"y": "2"}

@@ -163,6 +163,29 @@ async def test_undecryptable_message_goes_to_on_error_and_is_acknowledged(
     await client.aclose()
 
 
+async def test_a_backlog_burst_is_handled_in_order_with_its_bad_messages_reported(
+    emu: Emulator,
+) -> None:
+    # Queued before the login, 40 messages arrive in one or two reads and are
+    # decrypted in batches (client._BUILD_BATCH): order, exactly-once and the
+    # undecryptable ones must come out as they would one at a time.
+    credentials = register_direct(emu)
+    bad = {5, 20}
+    for n in range(40):
+        stanza = web_stanza(credentials, data={"n": str(n)})
+        if n in bad:
+            stanza.raw_data = stanza.raw_data[:-1] + bytes([stanza.raw_data[-1] ^ 1])
+        send(emu, credentials, stanza)
+    client, recorder = await started(emu, credentials)
+    await wait_for(lambda: len(recorder.messages) == 38)
+    assert [m.data["n"] for m in recorder.messages] == [str(n) for n in range(40) if n not in bad]
+    await wait_for(lambda: emu.mailboxes.pending(credentials.gcm.android_id) == [])
+    assert client.stats.undecryptable == 2
+    assert client.stats.dispatched == 38
+    await client.stop()
+    await client.aclose()
+
+
 async def test_two_apps_of_one_device_share_one_connection(emu: Emulator) -> None:
     first = register_direct(emu)
     second = register_direct(emu, (first.gcm.android_id, first.gcm.security_token))
