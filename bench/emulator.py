@@ -6,10 +6,11 @@ core) registers the devices through the emulator's real endpoints, keeps one MCS
 connection per device open with the bare codec (counting and acknowledging data
 messages, no decryption: the receiving side must not be the bottleneck), and POSTs
 FCM v1 messages round-robin to the devices' tokens over keep-alive HTTPS.  Prints one
-JSON object: sends accepted/s and deliveries/s (target >= 2,000/s), the child's CPU
-seconds, and a floor measured in the same run: the same aiohttp + TLS server in the
-same pinned process answering a canned v1 success, with the same client — the most
-any aiohttp-based emulator could accept on that core.
+JSON object: sends accepted/s and deliveries/s (target >= 2,000/s), the emulator's CPU
+per send, how busy each process was (which one bounded the rate), and a floor
+measured in the same run: the same aiohttp + TLS server in the same pinned process
+answering a canned v1 success, with the same client — the most any aiohttp-based
+emulator could accept on that core.
 """
 
 from __future__ import annotations
@@ -118,7 +119,37 @@ async def _access_token(session: aiohttp.ClientSession, account: dict[str, str])
         return str((await response.json())["access_token"])
 
 
-async def _load(config: dict[str, Any], args: argparse.Namespace) -> dict[str, float]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process *pid* so far (0.0 where /proc is absent)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _Phase:
+    """Wall time and both processes' CPU over one phase: who was the bottleneck."""
+
+    def __init__(self, child: int) -> None:
+        self.child = child
+        self.wall = time.perf_counter()
+        self.emulator = _cpu_seconds(child)
+        self.client = time.process_time()
+
+    def end(self) -> dict[str, float]:
+        wall = time.perf_counter() - self.wall
+        return {
+            "s": wall,
+            "emulator_cpu_s": _cpu_seconds(self.child) - self.emulator,
+            "client_cpu_s": time.process_time() - self.client,
+        }
+
+
+async def _load(
+    config: dict[str, Any], args: argparse.Namespace, child: int
+) -> dict[str, dict[str, float]]:
     endpoints = Endpoints.from_dict(config["endpoints"], ca_path=config["ca_path"])
     firebase = FirebaseConfig.from_dict(config["firebase_config"])
     async with PullkinCore(endpoints) as core:
@@ -137,16 +168,18 @@ async def _load(config: dict[str, Any], args: argparse.Namespace) -> dict[str, f
             ).encode()
             for d in devices
         ]
-        floor = await _post_all(session, config["floor_url"], [b"{}"], headers, args)
-        start = time.perf_counter()
+        phase = _Phase(child)
+        await _post_all(session, config["floor_url"], [b"{}"], headers, args)
+        floor = phase.end()
+        phase = _Phase(child)
         await _post_all(session, url, bodies, headers, args)
-        accepted = time.perf_counter() - start
+        accepted = phase.end()
         await asyncio.wait_for(done.wait(), 120)
-        delivered = time.perf_counter() - start
+        delivered = phase.end()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return {"accepted_s": accepted, "delivered_s": delivered, "floor_s": floor}
+    return {"accepted": accepted, "delivered": delivered, "floor": floor}
 
 
 async def _post_all(
@@ -194,21 +227,28 @@ def main() -> None:
     assert child.stdin is not None
     assert child.stdout is not None
     config = json.loads(child.stdout.readline())
-    cpu_before = 0.0
-    times = asyncio.run(_load(config, args))
+    phases = asyncio.run(_load(config, args, child.pid))
     child.stdin.close()
-    child_cpu = json.loads(child.stdout.readline())["cpu"] - cpu_before
+    child_cpu = json.loads(child.stdout.readline())["cpu"]
     child.wait(timeout=30)
+    floor, delivered = phases["floor"], phases["delivered"]
+    n = args.messages
     emit(
         "emulator",
         {
             "devices": args.devices,
             "messages": args.messages,
             "concurrency": args.concurrency,
-            "accepted_per_s": round(args.messages / times["accepted_s"]),
-            "delivered_per_s": round(args.messages / times["delivered_s"]),
-            "floor_canned_https_answers_per_s": round(args.messages / times["floor_s"]),
-            "delivered_ratio_to_floor": round(times["floor_s"] / times["delivered_s"], 3),
+            "accepted_per_s": round(n / phases["accepted"]["s"]),
+            "delivered_per_s": round(n / delivered["s"]),
+            "floor_canned_https_answers_per_s": round(n / floor["s"]),
+            "delivered_ratio_to_floor": round(floor["s"] / delivered["s"], 3),
+            "emulator_cpu_us_per_send": round(delivered["emulator_cpu_s"] / n * 1e6),
+            "emulator_cpu_us_per_floor_answer": round(floor["emulator_cpu_s"] / n * 1e6),
+            "emulator_busy_sending": round(delivered["emulator_cpu_s"] / delivered["s"], 2),
+            "emulator_busy_at_floor": round(floor["emulator_cpu_s"] / floor["s"], 2),
+            "client_busy_sending": round(delivered["client_cpu_s"] / delivered["s"], 2),
+            "client_busy_at_floor": round(floor["client_cpu_s"] / floor["s"], 2),
             "emulator_cpu_s_total": round(child_cpu, 2),
             "emulator_pinned_to_one_core": pinned,
             "target_delivered_per_s": 2000,

@@ -159,5 +159,10 @@ class FaultPlan:
         return False
 
     @property
+    def deliveries_plain(self) -> bool:
+        """No MCS fault is armed: a delivery can be written without consulting the plan."""
+        return not self._mcs and not self._drop_probability
+
+    @property
     def armed(self) -> bool:
         return any(self._http.values()) or bool(self._mcs)

@@ -3,13 +3,12 @@
 A send puts a ``DataMessageStanza`` (with a fresh ``persistent_id``) into the device's
 mailbox; it stays there until the device confirms it (stream ack, selective ack or
 ``received_persistent_id`` at login) or its TTL runs out.  Every connected session of
-the device is woken when mail arrives, so delivery is push, not poll.  A TTL of 0
+the device is told when mail arrives, so delivery is push, not poll.  A TTL of 0
 means "now or never": such a message is dropped when no session is connected.
 """
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -60,7 +59,7 @@ class MailboxListener(Protocol):
 @dataclass
 class _Mailbox:
     pending: dict[str, Pending] = field(default_factory=dict)
-    wakers: set[asyncio.Event] = field(default_factory=set)
+    wakers: list[Callable[[Pending], None]] = field(default_factory=list)
 
 
 class Mailboxes:
@@ -95,7 +94,7 @@ class Mailboxes:
         if self.listener is not None:
             self.listener.add_pending(android_id, item)
         for waker in box.wakers:
-            waker.set()
+            waker(item)
         return stanza.persistent_id
 
     def replace(
@@ -149,16 +148,17 @@ class Mailboxes:
     def record_delivery(self, android_id: int, persistent_id: str) -> None:
         self.deliveries.append(Delivery(android_id, persistent_id, self._clock()))
 
-    def attach(self, android_id: int) -> asyncio.Event:
-        """Register a connected session; the event is set whenever mail arrives."""
-        event = asyncio.Event()
-        self._box(android_id).wakers.add(event)
-        if self._boxes[android_id].pending:
-            event.set()
-        return event
+    def attach(self, android_id: int, on_mail: Callable[[Pending], None]) -> bool:
+        """Register a connected session: *on_mail* is called with every message queued
+        from now on.  Returns whether mail is already waiting."""
+        box = self._box(android_id)
+        box.wakers.append(on_mail)
+        return bool(box.pending)
 
-    def detach(self, android_id: int, event: asyncio.Event) -> None:
-        self._box(android_id).wakers.discard(event)
+    def detach(self, android_id: int, on_mail: Callable[[Pending], None]) -> None:
+        wakers = self._box(android_id).wakers
+        if on_mail in wakers:
+            wakers.remove(on_mail)
 
     def connected(self, android_id: int) -> bool:
         box = self._boxes.get(android_id)

@@ -21,6 +21,7 @@ import ssl
 import time
 from typing import TYPE_CHECKING
 
+from pullkin.emulator.mailbox import Pending
 from pullkin.errors import ProtocolError
 from pullkin.mcs import events as ev
 from pullkin.mcs.codec import McsConnection, Role
@@ -125,7 +126,9 @@ class _Session:
         self._sent: set[str] = set()
         self._frames_left: int | None = None
         self._ignore_pings = False
-        self._wake: asyncio.Event | None = None
+        self._wake = asyncio.Event()
+        self._attached = False
+        self._delivering = False
         self._ack_reply: asyncio.TimerHandle | None = None
 
     def abort(self) -> None:
@@ -135,8 +138,8 @@ class _Session:
     async def close(self) -> None:
         if self._ack_reply is not None:
             self._ack_reply.cancel()
-        if self._wake is not None and self.android_id is not None:
-            self._emu.mailboxes.detach(self.android_id, self._wake)
+        if self._attached and self.android_id is not None:
+            self._emu.mailboxes.detach(self.android_id, self._on_mail)
         self._writer.close()
         with contextlib.suppress(Exception):
             await self._writer.wait_closed()
@@ -155,7 +158,9 @@ class _Session:
             self._frames_left = closing.frames
         self._ignore_pings = faults.take_mcs("ignore_pings") is not None
         await self._garble_if_planned()
-        self._wake = self._emu.mailboxes.attach(login.android_id)
+        self._attached = True
+        if self._emu.mailboxes.attach(login.android_id, self._on_mail):
+            self._wake.set()
         pinger = self._start_pinger()
         try:
             await self._serve()
@@ -234,13 +239,36 @@ class _Session:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    def _on_mail(self, item: Pending) -> None:
+        """A new message for this device.  Written at once when nothing is queued
+        ahead of it on this connection and no fault plan has a say (the common case:
+        no task switch, no mailbox scan); otherwise the write loop takes it, in order."""
+        transport = self._writer.transport
+        if (
+            self._wake.is_set()
+            or self._delivering
+            or self._frames_left is not None
+            or not self._emu.faults.deliveries_plain
+            or transport.is_closing()
+            or transport.get_write_buffer_size() >= _WRITE_CHUNK
+        ):
+            self._wake.set()
+            return
+        assert self.android_id is not None
+        self._writer.write(self._conn.send(ev.DataMessage(item.stanza)))
+        self._sent.add(item.persistent_id)
+        self._emu.mailboxes.record_delivery(self.android_id, item.persistent_id)
+
     async def _write_loop(self) -> None:
         wake = self._wake
-        assert wake is not None
         while True:
             await wake.wait()
             wake.clear()
-            await self._deliver()
+            self._delivering = True
+            try:
+                await self._deliver()
+            finally:
+                self._delivering = False
 
     async def _read_loop(self) -> None:
         while True:
@@ -262,6 +290,7 @@ class _Session:
         elif isinstance(event, ev.SelectiveAck):
             assert self.android_id is not None
             self._emu.mailboxes.confirm(self.android_id, event.ids)
+            self._sent.difference_update(event.ids)
         elif isinstance(event, ev.StreamAck):
             self._confirm()
             self._schedule_ack_reply()
@@ -288,6 +317,7 @@ class _Session:
         confirmed = self._conn.take_confirmed()
         if confirmed and self.android_id is not None:
             self._emu.mailboxes.confirm(self.android_id, confirmed)
+            self._sent.difference_update(confirmed)
 
     async def _deliver(self) -> None:
         """Write every pending message not yet sent on this connection, batched into
