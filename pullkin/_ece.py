@@ -15,7 +15,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from pullkin.errors import DecryptionError
 
-__all__ = ["aes128gcm_keys", "aesgcm_keys", "content_keys", "decrypt_record"]
+__all__ = [
+    "Schedule",
+    "aes128gcm_keys",
+    "aesgcm_keys",
+    "content_keys",
+    "decrypt_record",
+    "salted_keys",
+    "schedule",
+]
 
 _AESGCM_AUTH_INFO = b"Content-Encoding: auth\x00\x01"
 _AES128GCM_CEK_INFO = b"Content-Encoding: aes128gcm\x00\x01"
@@ -55,25 +63,49 @@ def _open(cek: bytes, nonce: bytes, ciphertext: bytes) -> bytes:
         ) from None
 
 
+Schedule = tuple[bytes, bytes, bytes]
+"""(IKM, CEK info, NONCE info): everything but the salt, fixed per key agreement."""
+
+
+def schedule(
+    encoding: Literal["aes128gcm", "aesgcm"],
+    secret: bytes,
+    auth: bytes,
+    receiver: bytes,
+    sender: bytes,
+) -> Schedule:
+    """The salt-independent part of the key derivation (a sender reusing one key
+    agreement for many messages derives it once)."""
+    if encoding == "aesgcm":  # draft-ietf-webpush-encryption-03/04 (webpush.md §4)
+        context = b"P-256\x00\x00A" + receiver + b"\x00A" + sender + b"\x01"
+        return (
+            _hmac(_hmac(auth, secret), _AESGCM_AUTH_INFO),
+            b"Content-Encoding: aesgcm\x00" + context,
+            b"Content-Encoding: nonce\x00" + context,
+        )
+    # RFC 8291 over RFC 8188 (webpush.md §5)
+    ikm = _hmac(_hmac(auth, secret), _WEBPUSH_INFO + receiver + sender + b"\x01")
+    return ikm, _AES128GCM_CEK_INFO, _AES128GCM_NONCE_INFO
+
+
+def salted_keys(salt: bytes, derived: Schedule) -> tuple[bytes, bytes]:
+    """(CEK, NONCE) for one message: HKDF-Extract with its salt, then Expand."""
+    ikm, cek_info, nonce_info = derived
+    return _expand_pair(_hmac(salt, ikm), cek_info, nonce_info)
+
+
 def aesgcm_keys(
     secret: bytes, auth: bytes, salt: bytes, receiver: bytes, sender: bytes
 ) -> tuple[bytes, bytes]:
     """(CEK, NONCE) of draft-ietf-webpush-encryption-03/04 (webpush.md §4)."""
-    ikm = _hmac(_hmac(auth, secret), _AESGCM_AUTH_INFO)
-    context = b"P-256\x00\x00A" + receiver + b"\x00A" + sender + b"\x01"
-    return _expand_pair(
-        _hmac(salt, ikm),
-        b"Content-Encoding: aesgcm\x00" + context,
-        b"Content-Encoding: nonce\x00" + context,
-    )
+    return salted_keys(salt, schedule("aesgcm", secret, auth, receiver, sender))
 
 
 def aes128gcm_keys(
     secret: bytes, auth: bytes, salt: bytes, receiver: bytes, sender: bytes
 ) -> tuple[bytes, bytes]:
     """(CEK, NONCE) of RFC 8291 over RFC 8188 (webpush.md §5)."""
-    ikm = _hmac(_hmac(auth, secret), _WEBPUSH_INFO + receiver + sender + b"\x01")
-    return content_keys(salt, ikm)
+    return salted_keys(salt, schedule("aes128gcm", secret, auth, receiver, sender))
 
 
 def content_keys(salt: bytes, ikm: bytes) -> tuple[bytes, bytes]:

@@ -33,7 +33,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pullkin._b64 import b64decode_any, b64url_encode
-from pullkin._ece import aes128gcm_keys, aesgcm_keys, content_keys, decrypt_record
+from pullkin._ece import (
+    Schedule,
+    aes128gcm_keys,
+    aesgcm_keys,
+    content_keys,
+    decrypt_record,
+    salted_keys,
+    schedule,
+)
 from pullkin._webpush_headers import parse_crypto_key, parse_encryption
 from pullkin.errors import ConfigError, DecryptionError
 from pullkin.models import AppCredentialsKeys
@@ -281,6 +289,20 @@ class KeyAgreement:
 
     sender_public: bytes
     secret: bytes = field(repr=False)
+    _schedules: dict[tuple[str, bytes, bytes], Schedule] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def schedule(self, encoding: ContentEncoding, receiver: bytes, auth: bytes) -> Schedule:
+        """The salt-independent derivation for one receiver, computed once."""
+        key = (encoding, receiver, auth)
+        derived = self._schedules.get(key)
+        if derived is None:
+            if len(self._schedules) >= 8:  # one receiver per agreement is the norm
+                self._schedules.clear()
+            derived = schedule(encoding, self.secret, auth, receiver, self.sender_public)
+            self._schedules[key] = derived
+        return derived
 
     @classmethod
     def make(
@@ -324,13 +346,12 @@ def seal(
     agreement = agreement or KeyAgreement.make(receiver_key or p256dh)
     salt = salt if salt is not None else os.urandom(16)
     sender = agreement.sender_public
+    cek, nonce = salted_keys(salt, agreement.schedule(encoding, p256dh, auth))
     if encoding == "aes128gcm":
-        cek, nonce = aes128gcm_keys(agreement.secret, auth, salt, p256dh, sender)
         rs = max(_DEFAULT_RS, len(plaintext) + 1 + _TAG)
         header = _AES128GCM_HEADER_STRUCT.pack(salt, rs, _KEY_LEN) + sender
         record = AESGCM(cek).encrypt(nonce, plaintext + b"\x02", None)
         return EncryptedPayload(header + record, "aes128gcm")
-    cek, nonce = aesgcm_keys(agreement.secret, auth, salt, p256dh, sender)
     encryption = f"salt={b64url_encode(salt)}"
     if len(plaintext) + 2 > _DEFAULT_RS:
         encryption += f";rs={len(plaintext) + 2}"

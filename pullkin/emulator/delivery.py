@@ -20,20 +20,22 @@ below a millisecond.
 from __future__ import annotations
 
 import json
-import secrets
+import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pullkin.crypto import KeyAgreement, seal
 from pullkin.emulator.state import FcmRegistration, GcmRegistration
-from pullkin.proto.mcs_pb2 import AppData, DataMessageStanza
+from pullkin.proto.mcs_pb2 import DataMessageStanza
 
 __all__ = [
     "DEFAULT_TTL",
     "MAX_TTL",
     "android_app_data",
     "android_stanza",
+    "new_message_id",
+    "web_json",
     "web_payload",
     "web_stanza",
     "webpush_stanza",
@@ -69,14 +71,41 @@ def _agreement(receiver: bytes, now: float) -> KeyAgreement:
     return cached[0]
 
 
-def _short_id() -> str:
-    return secrets.token_hex(4).upper()
+def new_message_id() -> str:
+    """A random (version 4) UUID as text, the shape of ``fcmMessageId``."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _stanza(sender: str, category: str, ttl: int, now: float) -> DataMessageStanza:
-    stanza = DataMessageStanza(id=_short_id(), category=category, ttl=ttl, sent=int(now * 1000))
-    setattr(stanza, "from", sender)  # "from" is a Python keyword
-    return stanza
+def web_json(payload: Mapping[str, Any]) -> bytes:
+    """The §3.1 document as FCM serialises it (compact)."""
+    return _compact_json(payload).encode()
+
+
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _stanza(
+    sender: str,
+    category: str,
+    ttl: int,
+    now: float,
+    items: Iterable[tuple[str, str]],
+    **fields: Any,
+) -> DataMessageStanza:
+    # One constructor call (app_data as dicts) costs about half of building it up.
+    fields["from"] = sender  # "from" is a Python keyword
+    return DataMessageStanza(
+        id=os.urandom(4).hex().upper(),
+        category=category,
+        ttl=ttl,
+        sent=int(now * 1000),
+        app_data=[{"key": key, "value": value} for key, value in items],
+        **fields,
+    )
 
 
 # --- FCM v1 → web registration ------------------------------------------------------
@@ -125,14 +154,11 @@ def web_stanza(
     payload = seal(
         plaintext, receiver, fcm.auth_bytes, "aesgcm", agreement=_agreement(receiver, now)
     )
-    stanza = _stanza(gcm.sender, gcm.app, ttl, now)
     items = [("google.source", "webpush"), ("encryption", payload.encryption or "")]
     if gcm.subtype:
         items.append(("subtype", gcm.subtype))
     items.append(("crypto-key", payload.crypto_key or ""))
-    stanza.app_data.extend(AppData(key=key, value=value) for key, value in items)
-    stanza.raw_data = payload.body
-    return stanza
+    return _stanza(gcm.sender, gcm.app, ttl, now, items, raw_data=payload.body)
 
 
 # --- FCM v1 → Android-app registration ------------------------------------------------
@@ -200,11 +226,8 @@ def android_stanza(
     ttl: int,
     now: float | None = None,
 ) -> DataMessageStanza:
-    stanza = _stanza(gcm.sender, gcm.app, ttl, time.time() if now is None else now)
-    stanza.app_data.extend(AppData(key=key, value=value) for key, value in items)
-    if collapse_key:
-        stanza.token = collapse_key
-    return stanza
+    now = time.time() if now is None else now
+    return _stanza(gcm.sender, gcm.app, ttl, now, items, token=collapse_key)
 
 
 # --- RFC 8030 Web Push ------------------------------------------------------------------
@@ -220,13 +243,8 @@ def webpush_stanza(
 ) -> DataMessageStanza:
     """Forward a Web Push body untouched; *coding* is its ``content-encoding`` or
     ``encryption`` + ``crypto-key`` app_data."""
-    stanza = _stanza(gcm.sender, gcm.app, ttl, time.time() if now is None else now)
     items = list(coding.items())
     if gcm.subtype:
         items.append(("subtype", gcm.subtype))
-    stanza.app_data.extend(AppData(key=key, value=value) for key, value in items)
-    if body:
-        stanza.raw_data = body
-    if topic:
-        stanza.token = topic
-    return stanza
+    now = time.time() if now is None else now
+    return _stanza(gcm.sender, gcm.app, ttl, now, items, raw_data=body, token=topic)

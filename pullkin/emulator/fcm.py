@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -255,11 +254,18 @@ def _payload_size(message: Mapping[str, Any]) -> int:
     """Bytes of keys and values a device would receive (the larger platform variant)."""
     data = message.get("data") or {}
     notification = message.get("notification") or {}
+    base: int | None = None
     sizes = []
     for platform in ("webpush", "android"):
         config = message.get(platform) or {}
-        merged_data = {**data, **(config.get("data") or {})}
-        merged_notification = {**notification, **(config.get("notification") or {})}
+        extra_data, extra_notification = config.get("data"), config.get("notification")
+        if not extra_data and not extra_notification:  # the common case: nothing merged
+            if base is None:
+                base = _flat_size(data) + _flat_size(notification)
+            sizes.append(base)
+            continue
+        merged_data = {**data, **(extra_data or {})}
+        merged_notification = {**notification, **(extra_notification or {})}
         sizes.append(_flat_size(merged_data) + _flat_size(merged_notification))
     return max(sizes)
 
@@ -420,8 +426,8 @@ def _deliver(emu: Emulator, plan: _Plan, recipients: list[Recipient]) -> list[st
     for recipient in recipients:
         if recipient.fcm is not None:
             if web_json is None:
-                payload = delivery.web_payload(message, sender_id, str(uuid.uuid4()))
-                web_json = json.dumps(payload, separators=(",", ":")).encode()
+                payload = delivery.web_payload(message, sender_id, delivery.new_message_id())
+                web_json = delivery.web_json(payload)
             ttl = plan.web_ttl
             stanza = delivery.web_stanza(recipient.gcm, recipient.fcm, web_json, ttl, now)
         else:
