@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -157,51 +158,121 @@ async def _load(
     counter, done = [0, args.messages], asyncio.Event()
     tasks = [asyncio.create_task(d.run(endpoints, counter, done)) for d in devices]
     await asyncio.sleep(1.0)  # every login done
-    connector = aiohttp.TCPConnector(ssl=endpoints.ssl_context, limit=args.concurrency)
+    connector = aiohttp.TCPConnector(ssl=endpoints.ssl_context)
     async with aiohttp.ClientSession(connector=connector) as session:
         token = await _access_token(session, config["service_account"])
-        url = endpoints.fcm_send_url(firebase.project_id)
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        bodies = [
-            json.dumps(
-                {"message": {"token": d.credentials.fcm.token, "data": {"n": "1", "k": "v" * 40}}}
-            ).encode()
-            for d in devices
-        ]
-        phase = _Phase(child)
-        await _post_all(session, config["floor_url"], [b"{}"], headers, args)
-        floor = phase.end()
-        phase = _Phase(child)
-        await _post_all(session, url, bodies, headers, args)
-        accepted = phase.end()
-        await asyncio.wait_for(done.wait(), 120)
-        delivered = phase.end()
+    url = endpoints.fcm_send_url(firebase.project_id)
+    bodies = [
+        json.dumps(
+            {"message": {"token": d.credentials.fcm.token, "data": {"n": "1", "k": "v" * 40}}}
+        ).encode()
+        for d in devices
+    ]
+    _, floor = await _post_all(endpoints, config["floor_url"], [b"{}"], token, args, child)
+    phase, accepted = await _post_all(endpoints, url, bodies, token, args, child)
+    await asyncio.wait_for(done.wait(), 120)
+    delivered = phase.end()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     return {"accepted": accepted, "delivered": delivered, "floor": floor}
 
 
+class _Load:
+    """Requests still to send and answers still due, shared by every connection."""
+
+    def __init__(self, requests: list[bytes], count: int) -> None:
+        self.requests = requests
+        self.unsent = count
+        self.unanswered = count
+        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def fail(self, error: BaseException) -> None:
+        if not self.finished.done():
+            self.finished.set_exception(error)
+
+
+class _Poster(asyncio.Protocol):
+    """One keep-alive HTTPS connection POSTing pre-built requests back to back.
+
+    The load generator must not be what limits the figure: an HTTP client library
+    costs about as much CPU per request as the server under test, so this one only
+    writes ready bytes and reads the status line and Content-Length of each answer.
+    """
+
+    def __init__(self, load: _Load) -> None:
+        self._load = load
+        self._buffer = b""
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def _next(self) -> None:
+        load = self._load
+        assert self._transport is not None
+        if load.unsent <= 0:
+            self._transport.close()
+            return
+        load.unsent -= 1
+        self._transport.write(load.requests[load.unsent % len(load.requests)])
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        while (end := self._buffer.find(b"\r\n\r\n")) >= 0:
+            head = self._buffer[:end]
+            length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+            if len(self._buffer) < end + 4 + length:
+                return
+            if head[9:12] != b"200":
+                self._load.fail(AssertionError(self._buffer[: end + 4 + length]))
+            self._buffer = self._buffer[end + 4 + length :]
+            self._load.unanswered -= 1
+            if self._load.unanswered == 0 and not self._load.finished.done():
+                self._load.finished.set_result(None)
+            self._next()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._load.unanswered > 0 and self._load.unsent > 0:
+            self._load.fail(exc or ConnectionError("the server closed a connection"))
+
+
 async def _post_all(
-    session: aiohttp.ClientSession,
+    endpoints: Endpoints,
     url: str,
     bodies: list[bytes],
-    headers: dict[str, str],
+    token: str,
     args: argparse.Namespace,
-) -> float:
-    """Seconds to POST ``args.messages`` requests with ``args.concurrency`` workers."""
-    queue = list(range(args.messages))
-
-    async def worker() -> None:
-        while queue:
-            n = queue.pop()
-            async with session.post(url, data=bodies[n % len(bodies)], headers=headers) as r:
-                assert r.status == 200, await r.text()
-                await r.read()
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(args.concurrency)))
-    return time.perf_counter() - start
+    child: int,
+) -> tuple[_Phase, dict[str, float]]:
+    """POST ``args.messages`` requests over ``args.concurrency`` keep-alive connections,
+    timed from when every connection is up to the last answer."""
+    parts = urlsplit(url)
+    requests = [
+        f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+        for body in bodies
+    ]
+    load = _Load(requests, args.messages)
+    loop = asyncio.get_running_loop()
+    connections = [
+        await loop.create_connection(
+            lambda: _Poster(load), parts.hostname, parts.port, ssl=endpoints.ssl_context
+        )
+        for _ in range(args.concurrency)
+    ]
+    phase = _Phase(child)
+    for _, poster in connections:
+        poster._next()
+    try:
+        await asyncio.wait_for(load.finished, 300)
+        return phase, phase.end()
+    finally:
+        for transport, _ in connections:
+            transport.close()
 
 
 def main() -> None:
