@@ -27,8 +27,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from pullkin._b64 import b64url_encode
 from pullkin.emulator import _tls, persist
-from pullkin.emulator.faults import FaultPlan
+from pullkin.emulator.faults import FaultPlan, HttpFault
 from pullkin.emulator.mailbox import Delivery, Mailboxes
+from pullkin.emulator.routes_common import GoogleApiError
 from pullkin.emulator.state import Device, EmulatorState
 from pullkin.endpoints import Endpoints
 from pullkin.errors import ConfigError
@@ -280,15 +281,23 @@ class Emulator:
 
     @web.middleware
     async def _fault_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Armed HTTP faults first; then the handler, whose ``GoogleApiError`` becomes
+        Google's JSON error answer (one middleware: it runs on every request)."""
         route = request.match_info.route
         name = route.name if route is not None else None
         fault = self.faults.take_http(name) if name else None
-        if fault is None:
+        if fault is not None:
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            if fault.status is not None or fault.register_error is not None:
+                return self._fault_answer(fault)
+        try:
             return await handler(request)
-        if fault.delay:
-            await asyncio.sleep(fault.delay)
-            if fault.status is None and fault.register_error is None:
-                return await handler(request)
+        except GoogleApiError as exc:
+            return exc.response()
+
+    @staticmethod
+    def _fault_answer(fault: HttpFault) -> web.Response:
         if fault.register_error is not None:
             return web.Response(text=f"Error={fault.register_error}")
         headers = {}

@@ -3,9 +3,9 @@
 One module per concern: ``routes_checkin`` (check-in, register3), ``routes_firebase``
 (Firebase Installations, FCM registrations), ``routes_oauth`` (service-account token
 grant), ``routes_fcm`` (FCM HTTP v1 send, topic management), ``routes_webpush``
-(RFC 8030 push endpoint).  Handlers raise ``GoogleApiError``; one middleware turns it
-into Google's JSON error answer.  Route names are the fault-injection names listed in
-``pullkin.emulator.faults``.
+(RFC 8030 push endpoint).  Handlers raise ``GoogleApiError``; the emulator's one
+middleware turns it into Google's JSON error answer.  Route names are the
+fault-injection names listed in ``pullkin.emulator.faults``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pullkin.emulator import (
     routes_oauth,
     routes_webpush,
 )
-from pullkin.emulator.routes_common import api_error_middleware, attach_emulator
+from pullkin.emulator.routes_common import attach_emulator
 
 if TYPE_CHECKING:
     from pullkin.emulator._facade import Emulator
@@ -32,7 +32,6 @@ __all__ = ["add_routes"]
 def add_routes(app: web.Application, emu: Emulator) -> None:
     """Mount every Google endpoint on *app*."""
     attach_emulator(app, emu)
-    app.middlewares.append(api_error_middleware)
     # The send endpoints first: aiohttp tries resources sharing a path prefix in
     # registration order, and messages:send is the hot path.
     routes_fcm.add_routes(app)

@@ -9,7 +9,7 @@ means "now or never": such a message is dropped when no session is connected.
 
 from __future__ import annotations
 
-import secrets
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,7 +23,7 @@ __all__ = ["Delivery", "MailboxListener", "Mailboxes", "Pending", "new_persisten
 def new_persistent_id(now: float | None = None) -> str:
     """``0:<16-digit µs timestamp>%<16 hex>``, the shape seen in real traffic."""
     micros = int((time.time() if now is None else now) * 1_000_000)
-    return f"0:{micros:016d}%{secrets.token_hex(8)}"
+    return f"0:{micros:016d}%{os.urandom(8).hex()}"
 
 
 @dataclass

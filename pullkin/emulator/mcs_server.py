@@ -62,6 +62,20 @@ class McsServer:
         #: ``heartbeat_config.interval_ms`` put in LoginResponses (None: omitted).
         self.heartbeat_interval_ms: int | None = None
         self.logins = 0
+        self._outbox: list[tuple[_Session, Pending]] = []
+
+    def write_soon(self, session: _Session, item: Pending) -> None:
+        """Write *item* to *session* at the end of this turn of the event loop, with
+        every other delivery made meanwhile: the TLS writes then run back to back,
+        which costs less CPU than interleaving each with its HTTP request."""
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outbox.append((session, item))
+
+    def _flush(self) -> None:
+        outbox, self._outbox = self._outbox, []
+        for session, item in outbox:
+            session.write_now(item)
 
     async def start(self, host: str, port: int) -> None:
         self._host = host
@@ -240,9 +254,10 @@ class _Session:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     def _on_mail(self, item: Pending) -> None:
-        """A new message for this device.  Written at once when nothing is queued
-        ahead of it on this connection and no fault plan has a say (the common case:
-        no task switch, no mailbox scan); otherwise the write loop takes it, in order."""
+        """A new message for this device.  Written directly (``write_soon``) when
+        nothing is queued ahead of it on this connection and no fault plan has a say
+        (the common case: no task switch, no mailbox scan); otherwise the write loop
+        takes it, in order."""
         transport = self._writer.transport
         if (
             self._wake.is_set()
@@ -253,6 +268,19 @@ class _Session:
             or transport.get_write_buffer_size() >= _WRITE_CHUNK
         ):
             self._wake.set()
+            return
+        self._server.write_soon(self, item)
+
+    def write_now(self, item: Pending) -> None:
+        """Write one queued delivery, unless the write loop took over meanwhile (it
+        writes every unsent message in order) or the connection is going away (the
+        message stays in the mailbox for the next one)."""
+        if (
+            self._wake.is_set()
+            or self._delivering
+            or item.persistent_id in self._sent
+            or self._writer.transport.is_closing()
+        ):
             return
         assert self.android_id is not None
         self._writer.write(self._conn.send(ev.DataMessage(item.stanza)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from pullkin.emulator._facade import Emulator
     from pullkin.emulator.state import OAuthToken
 
-_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 __all__ = [
     "BAD_REQUEST_TYPE",
@@ -40,7 +39,6 @@ __all__ = [
     "INVALID_ARGUMENT_TEXT",
     "NOT_FOUND_TEXT",
     "GoogleApiError",
-    "api_error_middleware",
     "attach_emulator",
     "check_android_client",
     "check_api_key",
@@ -173,15 +171,6 @@ def attach_emulator(app: web.Application, emu: Emulator) -> None:
 
 def emulator_of(request: web.Request) -> Emulator:
     return request.app[_APP_KEY]
-
-
-@web.middleware
-async def api_error_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
-    """Turn ``GoogleApiError`` raised by a handler into its JSON answer."""
-    try:
-        return await handler(request)
-    except GoogleApiError as exc:
-        return exc.response()
 
 
 # --- request bodies ---------------------------------------------------------------

@@ -320,6 +320,8 @@ class McsConnection:
         """The bytes that carry *event*; raises ``LocalProtocolError`` if it is not
         allowed now (e.g. anything before the login, or after Close)."""
         kind = type(event)
+        if kind is ev.DataMessage and self.state is State.OPEN:  # the hot path
+            return self._encode_data(event)  # type: ignore[arg-type]
         key = (self.role, self.state, "send", kind)
         if key in _LOGIN_TRANSITIONS:
             next_state = _LOGIN_TRANSITIONS[key]
@@ -333,7 +335,20 @@ class McsConnection:
             self.state = State.CLOSED
         return data
 
+    def _encode_data(self, event: ev.DataMessage) -> bytes:
+        self.stream_id_out += 1
+        stanza = event.stanza
+        try:
+            body = stanza.SerializeToString()
+        except EncodeError as exc:
+            raise LocalProtocolError(f"cannot send DataMessageStanza: {exc}") from None
+        if stanza.persistent_id:
+            self._awaiting_confirmation.append((self.stream_id_out, [stanza.persistent_id]))
+        return self._stream_frame(8, body)
+
     def _encode(self, event: ev.Event) -> bytes:
+        if isinstance(event, ev.DataMessage):
+            return self._encode_data(event)
         self.stream_id_out = 1 if isinstance(event, ev.LoginRequest | ev.LoginResponse) else (
             self.stream_id_out + 1
         )  # fmt: skip
@@ -348,9 +363,9 @@ class McsConnection:
         if isinstance(event, ev.StreamError):
             return _frame(10, mcs_pb2.StreamErrorStanza(type=event.type, text=event.text)
                           .SerializeToString())  # fmt: skip
-        tag, body = _encode_stream_packet(event)
-        if isinstance(event, ev.DataMessage) and event.stanza.persistent_id:
-            self._awaiting_confirmation.append((self.stream_id_out, [event.stanza.persistent_id]))
+        return self._stream_frame(*_encode_stream_packet(event))
+
+    def _stream_frame(self, tag: int, body: bytes) -> bytes:
         position = self.ack_position
         if position:
             # Appended last: a repeated scalar field's last occurrence wins, so this
@@ -374,11 +389,6 @@ def _frame(tag: int, body: bytes) -> bytes:
 
 
 def _encode_stream_packet(event: ev.Event) -> tuple[int, bytes]:
-    if isinstance(event, ev.DataMessage):
-        try:
-            return 8, event.stanza.SerializeToString()
-        except EncodeError as exc:
-            raise LocalProtocolError(f"cannot send DataMessageStanza: {exc}") from None
     if isinstance(event, ev.HeartbeatPing | ev.HeartbeatAck):
         cls = mcs_pb2.HeartbeatPing if isinstance(event, ev.HeartbeatPing) else mcs_pb2.HeartbeatAck
         message = cls(status=event.status) if event.status else cls()
