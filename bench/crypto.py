@@ -74,6 +74,18 @@ def main() -> None:
                 per_s / exchange_only, 3
             )
 
+    # A burst, as the receiver decrypts one (crypto.decrypt_many, 16 at a time).
+    burst = [
+        (p.body, p.app_data())
+        for p in (
+            crypto.encrypt(os.urandom(100), keys.public_key, keys.auth_secret, encoding="aesgcm")
+            for _ in range(16)
+        )
+    ]
+    per_burst = rate(lambda: crypto.decrypt_many(burst, keys), seconds=args.seconds)
+    figures["decrypt_many_aesgcm_100B_x16_per_s"] = round(per_burst * 16)
+    figures["decrypt_many_aesgcm_100B_x16_ratio_to_ecdh"] = round(per_burst * 16 / ecdh, 3)
+
     payload = crypto.encrypt(os.urandom(100), keys.public_key, keys.auth_secret)
     ref = rate(
         lambda: http_ece.decrypt(
