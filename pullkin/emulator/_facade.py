@@ -257,7 +257,7 @@ class Emulator:
 
     def deliveries(self) -> list[Delivery]:
         """Every write of a message to a device's MCS socket, oldest first."""
-        return list(self.mailboxes.deliveries)
+        return self.mailboxes.deliveries
 
     async def restart_mcs(self) -> None:
         """Drop every MCS connection and listen again on the same port (fault knob)."""

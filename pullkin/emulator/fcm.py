@@ -19,8 +19,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pullkin.emulator import delivery, fcm_condition
 from pullkin.emulator.mailbox import new_persistent_id
@@ -182,8 +181,7 @@ def _enum(value: Any, names: list[str], path: str) -> str:
 # --- semantic validation -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Plan:
+class _Plan(NamedTuple):
     """A validated message: snake_case fields, its target and delivery parameters."""
 
     message: dict[str, Any]
@@ -326,8 +324,7 @@ def validate(message: Any) -> _Plan:
 # --- recipients ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Recipient:
+class Recipient(NamedTuple):
     android_id: int
     gcm: GcmRegistration
     fcm: FcmRegistration | None

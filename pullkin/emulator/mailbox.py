@@ -26,7 +26,7 @@ def new_persistent_id(now: float | None = None) -> str:
     return f"0:{micros:016d}%{os.urandom(8).hex()}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Pending:
     """A queued message; ``expires_at`` None means it never expires."""
 
@@ -68,7 +68,9 @@ class Mailboxes:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._boxes: dict[int, _Mailbox] = {}
-        self.deliveries: list[Delivery] = []
+        # Plain tuples: the garbage collector stops tracking them, so a long log costs
+        # nothing per collection (Delivery objects are built when asked for).
+        self._deliveries: list[tuple[int, str, float]] = []
         self.confirmed: set[str] = set()
         self.expired: list[str] = []
         self.replaced: list[str] = []
@@ -146,7 +148,12 @@ class Mailboxes:
         self._removed(removed)
 
     def record_delivery(self, android_id: int, persistent_id: str) -> None:
-        self.deliveries.append(Delivery(android_id, persistent_id, self._clock()))
+        self._deliveries.append((android_id, persistent_id, self._clock()))
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """Every write of a message to a device's socket, oldest first."""
+        return [Delivery(*record) for record in self._deliveries]
 
     def attach(self, android_id: int, on_mail: Callable[[Pending], None]) -> bool:
         """Register a connected session: *on_mail* is called with every message queued

@@ -17,6 +17,7 @@ Topic management has two wire forms, both with the same bearer token:
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -39,6 +40,7 @@ __all__ = ["add_routes"]
 
 _SEND_FIELDS = frozenset({"message", "validate_only", "validateOnly"})
 _MAX_BATCH = 1000
+_JSON = "application/json"
 
 
 def add_routes(app: web.Application) -> None:
@@ -71,7 +73,7 @@ async def _send(request: web.Request) -> web.Response:
     if "message" not in body:
         raise invalid_argument("Request contains an invalid argument.", fcm_code="INVALID_ARGUMENT")
     name = fcm.send_message(emu, project, body["message"], validate_only=validate_only)
-    return json_response({"name": name})
+    return web.Response(body=b'{"name": %s}' % json.dumps(name).encode(), content_type=_JSON)
 
 
 # --- Instance ID batch API --------------------------------------------------------
