@@ -25,6 +25,7 @@ import os
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal, NamedTuple
 
 import http_ece
@@ -293,6 +294,11 @@ class KeyAgreement:
         default_factory=dict, init=False, repr=False, compare=False
     )
 
+    @cached_property
+    def crypto_key(self) -> str:
+        """The aesgcm ``Crypto-Key`` value naming this sender key."""
+        return f"dh={b64url_encode(self.sender_public)}"
+
     def schedule(self, encoding: ContentEncoding, receiver: bytes, auth: bytes) -> Schedule:
         """The salt-independent derivation for one receiver, computed once."""
         key = (encoding, receiver, auth)
@@ -359,7 +365,7 @@ def seal(
         AESGCM(cek).encrypt(nonce, b"\x00\x00" + plaintext, None),
         "aesgcm",
         encryption=encryption,
-        crypto_key=f"dh={b64url_encode(sender)}",
+        crypto_key=agreement.crypto_key,
     )
 
 

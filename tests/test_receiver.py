@@ -186,6 +186,30 @@ async def test_a_backlog_burst_is_handled_in_order_with_its_bad_messages_reporte
     await client.aclose()
 
 
+async def test_deliveries_keep_their_order_across_the_direct_and_the_queued_path(
+    emu: Emulator,
+) -> None:
+    # The emulator writes a new message straight to an idle connection, but hands it
+    # to its write loop while a fault plan or a backlog is in the way: the two paths
+    # must never overtake each other nor write a message twice.
+    credentials = register_direct(emu)
+    client, recorder = await started(emu, credentials)
+    emu.faults.delay_delivery(0.1)
+    send(emu, credentials, web_stanza(credentials, data={"n": "0"}))  # the write loop
+    await asyncio.sleep(0.02)
+    for n in range(1, 5):  # arrive while the write loop holds message 0
+        send(emu, credentials, web_stanza(credentials, data={"n": str(n)}))
+    await wait_for(lambda: len(recorder.messages) == 5)
+    for n in range(5, 10):  # the direct path again
+        send(emu, credentials, web_stanza(credentials, data={"n": str(n)}))
+    await wait_for(lambda: len(recorder.messages) == 10)
+    await asyncio.sleep(0.1)
+    assert [m.data["n"] for m in recorder.messages] == [str(n) for n in range(10)]
+    assert len(emu.deliveries()) == 10
+    await client.stop()
+    await client.aclose()
+
+
 async def test_two_apps_of_one_device_share_one_connection(emu: Emulator) -> None:
     first = register_direct(emu)
     second = register_direct(emu, (first.gcm.android_id, first.gcm.security_token))

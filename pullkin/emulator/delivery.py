@@ -20,12 +20,12 @@ below a millisecond.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pullkin.crypto import KeyAgreement, seal
+from pullkin.emulator.mailbox import id_bytes
 from pullkin.emulator.state import FcmRegistration, GcmRegistration
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 
@@ -73,7 +73,7 @@ def _agreement(receiver: bytes, now: float) -> KeyAgreement:
 
 def new_message_id() -> str:
     """A random (version 4) UUID as text, the shape of ``fcmMessageId``."""
-    raw = bytearray(os.urandom(16))
+    raw = bytearray(id_bytes(16))
     raw[6] = (raw[6] & 0x0F) | 0x40
     raw[8] = (raw[8] & 0x3F) | 0x80
     h = raw.hex()
@@ -99,7 +99,7 @@ def _stanza(
     # One constructor call (app_data as dicts) costs about half of building it up.
     fields["from"] = sender  # "from" is a Python keyword
     return DataMessageStanza(
-        id=os.urandom(4).hex().upper(),
+        id=id_bytes(4).hex().upper(),
         category=category,
         ttl=ttl,
         sent=int(now * 1000),

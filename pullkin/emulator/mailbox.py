@@ -17,13 +17,34 @@ from typing import Protocol
 
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 
-__all__ = ["Delivery", "MailboxListener", "Mailboxes", "Pending", "new_persistent_id"]
+__all__ = [
+    "Delivery",
+    "MailboxListener",
+    "Mailboxes",
+    "Pending",
+    "id_bytes",
+    "new_persistent_id",
+]
+
+
+_id_pool = bytearray()
+
+
+def id_bytes(size: int) -> bytes:
+    """Random bytes for identifiers (never for keys or salts): drawn from the OS in
+    4 KiB at a time, since ids are made several times per delivery."""
+    global _id_pool
+    if len(_id_pool) < size:
+        _id_pool = bytearray(os.urandom(4096))
+    chunk = bytes(_id_pool[:size])
+    del _id_pool[:size]
+    return chunk
 
 
 def new_persistent_id(now: float | None = None) -> str:
     """``0:<16-digit µs timestamp>%<16 hex>``, the shape seen in real traffic."""
     micros = int((time.time() if now is None else now) * 1_000_000)
-    return f"0:{micros:016d}%{os.urandom(8).hex()}"
+    return f"0:{micros:016d}%{id_bytes(8).hex()}"
 
 
 @dataclass(slots=True)
