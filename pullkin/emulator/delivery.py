@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pullkin.crypto import KeyAgreement, seal
+from pullkin.crypto import EncryptedPayload, KeyAgreement, seal
 from pullkin.emulator.mailbox import id_bytes
 from pullkin.emulator.state import FcmRegistration, GcmRegistration
 from pullkin.proto.mcs_pb2 import DataMessageStanza
@@ -37,6 +37,8 @@ __all__ = [
     "new_message_id",
     "web_json",
     "web_payload",
+    "web_seal",
+    "web_sealed_stanza",
     "web_stanza",
     "webpush_stanza",
 ]
@@ -141,6 +143,24 @@ def web_payload(message: Mapping[str, Any], sender_id: str, message_id: str) -> 
     return payload
 
 
+def web_seal(fcm: FcmRegistration, plaintext: bytes, now: float) -> EncryptedPayload:
+    """*plaintext* (the §3.1 JSON) encrypted with aesgcm to *fcm*'s keys."""
+    receiver = fcm.p256dh_bytes
+    agreement = _agreement(receiver, now)
+    return seal(plaintext, receiver, fcm.auth_bytes, "aesgcm", agreement=agreement)
+
+
+def web_sealed_stanza(
+    gcm: GcmRegistration, payload: EncryptedPayload, ttl: int, now: float
+) -> DataMessageStanza:
+    """The stanza carrying a ``web_seal`` result, as FCM delivers it."""
+    items = [("google.source", "webpush"), ("encryption", payload.encryption or "")]
+    if gcm.subtype:
+        items.append(("subtype", gcm.subtype))
+    items.append(("crypto-key", payload.crypto_key or ""))
+    return _stanza(gcm.sender, gcm.app, ttl, now, items, raw_data=payload.body)
+
+
 def web_stanza(
     gcm: GcmRegistration,
     fcm: FcmRegistration,
@@ -150,15 +170,7 @@ def web_stanza(
 ) -> DataMessageStanza:
     """Encrypt *plaintext* (the §3.1 JSON) to *fcm*'s keys, as FCM delivers it."""
     now = time.time() if now is None else now
-    receiver = fcm.p256dh_bytes
-    payload = seal(
-        plaintext, receiver, fcm.auth_bytes, "aesgcm", agreement=_agreement(receiver, now)
-    )
-    items = [("google.source", "webpush"), ("encryption", payload.encryption or "")]
-    if gcm.subtype:
-        items.append(("subtype", gcm.subtype))
-    items.append(("crypto-key", payload.crypto_key or ""))
-    return _stanza(gcm.sender, gcm.app, ttl, now, items, raw_data=payload.body)
+    return web_sealed_stanza(gcm, web_seal(fcm, plaintext, now), ttl, now)
 
 
 # --- FCM v1 → Android-app registration ------------------------------------------------

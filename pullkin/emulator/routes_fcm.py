@@ -72,7 +72,9 @@ async def _send(request: web.Request) -> web.Response:
         raise invalid_argument(text, violations=[("validate_only", text)])
     if "message" not in body:
         raise invalid_argument("Request contains an invalid argument.", fcm_code="INVALID_ARGUMENT")
-    name = fcm.send_message(emu, project, body["message"], validate_only=validate_only)
+    name = fcm.send_message(
+        emu, project, body["message"], validate_only=validate_only, later=emu.v1_batch
+    )
     return web.Response(body=b'{"name": %s}' % json.dumps(name).encode(), content_type=_JSON)
 
 
