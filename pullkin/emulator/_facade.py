@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from pullkin._b64 import b64url_encode
-from pullkin.emulator import _tls, persist, v1_delivery
+from pullkin.emulator import _tls, delivery, persist, v1_delivery
 from pullkin.emulator.faults import FaultPlan, HttpFault
 from pullkin.emulator.mailbox import Delivery, Mailboxes
 from pullkin.emulator.routes_common import GoogleApiError
@@ -143,6 +143,8 @@ class Emulator:
         self.mcs: Any = None
         #: FCM v1 sends accepted over HTTP in this turn of the event loop (internal).
         self.v1_batch = v1_delivery.DeliveryBatch(self)
+        #: Cached ECDH agreements with registrations' keys (internal).
+        self.key_agreements = delivery.KeyAgreements()
 
     # --- lifecycle ----------------------------------------------------------------
 

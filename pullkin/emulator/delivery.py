@@ -12,9 +12,9 @@ webpush.md §1, §8.  Three shapes:
   content coding in app_data.
 
 The JSON/app_data builders are pure.  Encryption is the costly step of the send path:
-the ECDH agreement with a registration's key is reused for up to a minute (a fresh salt
-per message still gives every message its own content key), which keeps a v1 send far
-below a millisecond.
+the ECDH agreement with a registration's key is reused for up to a minute
+(``KeyAgreements``, one per emulator; a fresh salt per message still gives every
+message its own content key), which keeps a v1 send far below a millisecond.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pullkin.proto.mcs_pb2 import DataMessageStanza
 __all__ = [
     "DEFAULT_TTL",
     "MAX_TTL",
+    "KeyAgreements",
     "android_app_data",
     "android_stanza",
     "new_message_id",
@@ -39,7 +40,6 @@ __all__ = [
     "web_payload",
     "web_seal",
     "web_sealed_stanza",
-    "web_stanza",
     "webpush_stanza",
 ]
 
@@ -55,22 +55,23 @@ _ANDROID_KEYS = {"channel_id": "gcm.n.android_channel_id", "sound": "gcm.n.sound
 _SKIPPED_ANDROID_FIELDS = frozenset({"proxy", "bypass_proxy_notification"})
 
 
-_AGREEMENT_SECONDS = 60.0
-_MAX_AGREEMENTS = 4096
+class KeyAgreements:
+    """One ephemeral sender key per registration key for *seconds* (a fresh salt per
+    message still gives every message its own content key): saves an ECDH on each
+    send.  Each emulator has its own."""
 
+    def __init__(self, seconds: float = 60.0, size: int = 4096) -> None:
+        self._seconds = seconds
+        self._size = size
+        self._cache: dict[bytes, tuple[KeyAgreement, float]] = {}
 
-_agreements: dict[bytes, tuple[KeyAgreement, float]] = {}
-
-
-def _agreement(receiver: bytes, now: float) -> KeyAgreement:
-    """One ephemeral key per registration for a minute (a fresh salt per message
-    keeps every content key distinct): saves an ECDH on each send."""
-    cached = _agreements.get(receiver)
-    if cached is None or now - cached[1] > _AGREEMENT_SECONDS:
-        if len(_agreements) >= _MAX_AGREEMENTS:
-            _agreements.clear()
-        cached = _agreements[receiver] = (KeyAgreement.make(receiver), now)
-    return cached[0]
+    def get(self, receiver: bytes, now: float) -> KeyAgreement:
+        cached = self._cache.get(receiver)
+        if cached is None or now - cached[1] > self._seconds:
+            if len(self._cache) >= self._size:
+                self._cache.clear()
+            cached = self._cache[receiver] = (KeyAgreement.make(receiver), now)
+        return cached[0]
 
 
 def new_message_id() -> str:
@@ -143,10 +144,12 @@ def web_payload(message: Mapping[str, Any], sender_id: str, message_id: str) -> 
     return payload
 
 
-def web_seal(fcm: FcmRegistration, plaintext: bytes, now: float) -> EncryptedPayload:
+def web_seal(
+    agreements: KeyAgreements, fcm: FcmRegistration, plaintext: bytes, now: float
+) -> EncryptedPayload:
     """*plaintext* (the §3.1 JSON) encrypted with aesgcm to *fcm*'s keys."""
     receiver = fcm.p256dh_bytes
-    agreement = _agreement(receiver, now)
+    agreement = agreements.get(receiver, now)
     return seal(plaintext, receiver, fcm.auth_bytes, "aesgcm", agreement=agreement)
 
 
@@ -159,18 +162,6 @@ def web_sealed_stanza(
         items.append(("subtype", gcm.subtype))
     items.append(("crypto-key", payload.crypto_key or ""))
     return _stanza(gcm.sender, gcm.app, ttl, now, items, raw_data=payload.body)
-
-
-def web_stanza(
-    gcm: GcmRegistration,
-    fcm: FcmRegistration,
-    plaintext: bytes,
-    ttl: int,
-    now: float | None = None,
-) -> DataMessageStanza:
-    """Encrypt *plaintext* (the §3.1 JSON) to *fcm*'s keys, as FCM delivers it."""
-    now = time.time() if now is None else now
-    return web_sealed_stanza(gcm, web_seal(fcm, plaintext, now), ttl, now)
 
 
 # --- FCM v1 → Android-app registration ------------------------------------------------

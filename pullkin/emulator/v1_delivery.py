@@ -68,8 +68,11 @@ def deliver(emu: Emulator, jobs: list[Job]) -> None:
                     android = items, (message.get("android") or {}).get("collapse_key", "")
                 work.append((recipient, plan.android_ttl, android, persistent_id))
     # Phase 2: the encryption of every web delivery.
+    agreements = emu.key_agreements
     sealed = [
-        delivery.web_seal(recipient.fcm, data, now) if recipient.fcm is not None else None
+        delivery.web_seal(agreements, recipient.fcm, data, now)
+        if recipient.fcm is not None
+        else None
         for recipient, _, data, _ in work
     ]
     # Phase 3: the stanzas.
