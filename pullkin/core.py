@@ -24,12 +24,12 @@ import datetime as _dt
 import logging
 import random
 import uuid
-from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
 import aiohttp
 
 from pullkin import registration as _reg
+from pullkin._closing import AsyncClosing
 from pullkin._registration_http import RegistrationHttp, Sleep, utcnow
 from pullkin.endpoints import DEFAULT_VAPID_KEY, Endpoints
 from pullkin.errors import ConfigError, FcmRegisterError, InstallationError
@@ -60,7 +60,7 @@ FCM_TOKEN_MAX_AGE = _dt.timedelta(days=7)
 _C = TypeVar("_C", bound="PullkinCore")
 
 
-class PullkinCore:
+class PullkinCore(AsyncClosing):
     """Registration with Google (or the emulator): check-in, register3, Installations,
     FCM registrations.  An async context manager; it owns its aiohttp session unless
     one is given.  ``timeout`` bounds each request; ``sleep`` and ``rng`` drive the
@@ -89,14 +89,6 @@ class PullkinCore:
 
     async def __aenter__(self: _C) -> _C:
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the session if this object created it."""

@@ -18,7 +18,6 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
@@ -26,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from pullkin._b64 import b64url_encode
+from pullkin._closing import AsyncClosing
 from pullkin.emulator import _tls, delivery, persist, v1_delivery
 from pullkin.emulator.faults import FaultPlan, HttpFault
 from pullkin.emulator.mailbox import Delivery, Mailboxes
@@ -84,7 +84,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-class Emulator:
+class Emulator(AsyncClosing):
     """The emulated FCM backend.  See the module docstring and ``README.md``."""
 
     def __init__(
@@ -151,14 +151,6 @@ class Emulator:
     async def __aenter__(self) -> Emulator:
         await self.start()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def start(self) -> None:
         if self.state_dir is None:

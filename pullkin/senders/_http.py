@@ -28,12 +28,12 @@ import ssl as _ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, TypeVar
 
 import aiohttp
 
 from pullkin._backoff import Backoff, parse_retry_after
+from pullkin._closing import AsyncClosing
 from pullkin.errors import (
     ConfigError,
     InvalidArgumentError,
@@ -220,7 +220,7 @@ NO_RETRY = RetryPolicy(attempts=1)
 _Sleep = Callable[[float], Awaitable[None]]
 
 
-class HttpClient:
+class HttpClient(AsyncClosing):
     """One vendor's pooled, retrying HTTP client; an async context manager.
 
     ``session``: use this aiohttp session instead of creating one (it is then never
@@ -271,14 +271,6 @@ class HttpClient:
     async def __aenter__(self) -> HttpClient:
         self._ensure_session()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the session if this client created it; idempotent."""
@@ -443,7 +435,7 @@ class HttpClient:
 _Owner = TypeVar("_Owner", bound="_OwnsHttpClient")
 
 
-class _OwnsHttpClient:
+class _OwnsHttpClient(AsyncClosing):
     """Mixin for a sender that owns one ``HttpClient`` as ``self._http``.
 
     It makes the sender an async context manager: entering opens the client's
@@ -455,14 +447,6 @@ class _OwnsHttpClient:
     async def __aenter__(self: _Owner) -> _Owner:
         await self._http.__aenter__()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._http.aclose()
