@@ -9,20 +9,53 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from pullkin.client import Pullkin
-from pullkin.core import PullkinCore
-from pullkin.endpoints import DEFAULT_VAPID_KEY, Endpoints
-from pullkin.models import (
-    AppCredentials,
-    AppCredentialsFcm,
-    AppCredentialsGcm,
-    AppCredentialsKeys,
-    FirebaseConfig,
-    FirebaseInstallation,
-    Message,
-    Notification,
-)
-from pullkin.proto.mcs_pb2 import DataMessageStanza
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pullkin.client import Pullkin
+    from pullkin.core import PullkinCore
+    from pullkin.endpoints import DEFAULT_VAPID_KEY, Endpoints
+    from pullkin.models import (
+        AppCredentials,
+        AppCredentialsFcm,
+        AppCredentialsGcm,
+        AppCredentialsKeys,
+        FirebaseConfig,
+        FirebaseInstallation,
+        Message,
+        Notification,
+    )
+    from pullkin.proto.mcs_pb2 import DataMessageStanza
+
+# Imported on first use (PEP 562): ``import pullkin.errors`` or ``pullkin --help`` do
+# not pay for aiohttp, protobuf and cryptography.
+_LAZY = {
+    "Pullkin": "pullkin.client",
+    "PullkinCore": "pullkin.core",
+    "DEFAULT_VAPID_KEY": "pullkin.endpoints",
+    "Endpoints": "pullkin.endpoints",
+    **dict.fromkeys(
+        ("AppCredentials", "AppCredentialsFcm", "AppCredentialsGcm", "AppCredentialsKeys",
+         "FirebaseConfig", "FirebaseInstallation", "Message", "Notification"),
+        "pullkin.models",
+    ),
+    "DataMessageStanza": "pullkin.proto.mcs_pb2",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pullkin' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "DEFAULT_VAPID_KEY",
