@@ -46,7 +46,7 @@ def test_a_newer_message_with_the_same_topic_replaces_the_queued_one() -> None:
 
     new = boxes.replace(AID, stanza("scores"), None, same)
     assert [p.persistent_id for p in boxes.pending(AID)] == [other, other_app, new]
-    assert boxes.replaced == [old]
+    assert list(boxes.replaced) == [old]
 
 
 def test_listener_hears_every_queue_change() -> None:
@@ -81,3 +81,18 @@ async def test_acknowledged_messages_stay_gone_after_an_emulator_restart(tmp_pat
         assert first.stanza.persistent_id == acked
     async with Emulator(state_dir=tmp_path) as again:
         assert [p.persistent_id for p in again.mailboxes.pending(AID)] == [kept]
+
+
+def test_the_logs_keep_only_their_last_entries() -> None:
+    boxes = Mailboxes(log_size=3)
+    ids = [boxes.enqueue(AID, stanza(), ttl=None) for _ in range(5)]
+    for pid in ids:
+        boxes.record_delivery(AID, pid)
+    boxes.confirm(AID, ids)
+    assert set(boxes.confirmed) == set(ids[2:])
+    assert ids[0] not in boxes.confirmed
+    assert boxes.confirmed >= {ids[4]}
+    assert [d.persistent_id for d in boxes.deliveries] == ids[2:]
+    late = [boxes.enqueue(AID, stanza(), ttl=0) for _ in range(4)]  # nobody connected
+    assert list(boxes.expired) == late[1:]
+    assert boxes.pending(AID) == []

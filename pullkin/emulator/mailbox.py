@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -83,18 +85,43 @@ class _Mailbox:
     wakers: list[Callable[[Pending], None]] = field(default_factory=list)
 
 
-class Mailboxes:
-    """All devices' queues, plus the log of what was written and confirmed."""
+class RecentIds(AbstractSet[str]):
+    """A set that keeps only the *size* most recently added ids (oldest dropped first)."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._ids: dict[str, None] = {}
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._ids
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def update(self, ids: Iterable[str]) -> None:
+        for pid in ids:
+            self._ids[pid] = None
+        while len(self._ids) > self._size:
+            del self._ids[next(iter(self._ids))]
+
+
+class Mailboxes:
+    """All devices' queues, plus the logs of what was written, confirmed, expired and
+    replaced.  The logs keep the last *log_size* entries each, so an emulator that
+    runs for days does not grow without bound."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, log_size: int = 100_000) -> None:
         self._clock = clock
         self._boxes: dict[int, _Mailbox] = {}
         # Plain tuples: the garbage collector stops tracking them, so a long log costs
         # nothing per collection (Delivery objects are built when asked for).
-        self._deliveries: list[tuple[int, str, float]] = []
-        self.confirmed: set[str] = set()
-        self.expired: list[str] = []
-        self.replaced: list[str] = []
+        self._deliveries: deque[tuple[int, str, float]] = deque(maxlen=log_size)
+        self.confirmed = RecentIds(log_size)
+        self.expired: deque[str] = deque(maxlen=log_size)
+        self.replaced: deque[str] = deque(maxlen=log_size)
         self.listener: MailboxListener | None = None
 
     def _box(self, android_id: int) -> _Mailbox:
