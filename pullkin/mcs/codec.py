@@ -29,6 +29,12 @@ from google.protobuf.message import DecodeError, EncodeError
 from pullkin.errors import LocalProtocolError, RemoteProtocolError
 from pullkin.mcs import events as ev
 from pullkin.mcs._buffer import ReceiveBuffer, encode_varint32
+from pullkin.mcs._login import (
+    decode_login_request,
+    decode_login_response,
+    login_request,
+    login_response,
+)
 from pullkin.proto import mcs_pb2
 
 __all__ = ["MCS_VERSION", "McsConnection", "Role", "State"]
@@ -39,7 +45,6 @@ DEFAULT_MAX_FRAME_SIZE: Final = 1 << 20
 STREAM_ACK_EVERY: Final = 10
 
 _EXT_SELECTIVE_ACK, _EXT_STREAM_ACK = 12, 13
-_DOMAIN = "mcs.android.com"
 _LAST_STREAM_ID_KEY = {0: 0x10, 1: 0x10, 7: 0x50, 8: 0x58}  # field 2 / 10 / 11 as varint
 
 TAG_NAMES: Final = {
@@ -234,9 +239,9 @@ class McsConnection:
             ping = cls.FromString(body)
             return (ev.HeartbeatPing if tag == 0 else ev.HeartbeatAck)(ping.status), ping
         if tag == 2:
-            return _decode_login_request(mcs_pb2.LoginRequest.FromString(body))
+            return decode_login_request(mcs_pb2.LoginRequest.FromString(body))
         if tag == 3:
-            return _decode_login_response(mcs_pb2.LoginResponse.FromString(body))
+            return decode_login_response(mcs_pb2.LoginResponse.FromString(body))
         if tag == 4:
             return ev.Close(), mcs_pb2.Close.FromString(body)
         if tag == 10:
@@ -354,9 +359,9 @@ class McsConnection:
         )  # fmt: skip
         if isinstance(event, ev.LoginRequest):
             self._awaiting_confirmation.append((1, list(event.persistent_ids)))
-            return bytes((MCS_VERSION,)) + _frame(2, _login_request(event).SerializeToString())
+            return bytes((MCS_VERSION,)) + _frame(2, login_request(event).SerializeToString())
         if isinstance(event, ev.LoginResponse):
-            body = _login_response(event, self.stream_id_in).SerializeToString()
+            body = login_response(event, self.stream_id_in).SerializeToString()
             return bytes((MCS_VERSION,)) + _frame(3, body)
         if isinstance(event, ev.Close):
             return _frame(4, b"")
@@ -424,82 +429,3 @@ def _decode_iq(iq: mcs_pb2.IqStanza) -> tuple[ev.Event, Any]:
         persistent_id=iq.persistent_id,
     )
     return event, iq
-
-
-def _login_request(event: ev.LoginRequest) -> mcs_pb2.LoginRequest:
-    request = mcs_pb2.LoginRequest(
-        id=event.client_id,
-        domain=_DOMAIN,
-        user=str(event.android_id),
-        resource=str(event.android_id),
-        auth_token=str(event.security_token),
-        device_id=event.resolved_device_id,
-        received_persistent_id=event.persistent_ids,
-        adaptive_heartbeat=False,
-        use_rmq2=True,
-        auth_service=mcs_pb2.LoginRequest.ANDROID_ID,
-        network_type=1,
-    )
-    settings = [("new_vc", "1"), *event.settings]
-    if event.heartbeat_interval_ms is not None:
-        settings.append(("hbping", str(event.heartbeat_interval_ms)))
-    request.setting.extend(mcs_pb2.Setting(name=n, value=v) for n, v in settings)
-    if event.heartbeat_stat_ms is not None:
-        request.heartbeat_stat.ip = ""
-        request.heartbeat_stat.timeout = True
-        request.heartbeat_stat.interval_ms = event.heartbeat_stat_ms
-    return request
-
-
-def _decode_login_request(request: mcs_pb2.LoginRequest) -> tuple[ev.Event, Any]:
-    try:
-        android_id, token = int(request.user), int(request.auth_token)
-    except ValueError:
-        raise RemoteProtocolError("LoginRequest user/auth_token are not decimal numbers") from None
-    settings = tuple((s.name, s.value) for s in request.setting)
-    hbping = dict(settings).get("hbping")
-    event = ev.LoginRequest(
-        android_id=android_id,
-        security_token=token,
-        client_id=request.id,
-        persistent_ids=tuple(request.received_persistent_id),
-        heartbeat_interval_ms=int(hbping) if hbping and hbping.isdigit() else None,
-        heartbeat_stat_ms=(
-            request.heartbeat_stat.interval_ms if request.HasField("heartbeat_stat") else None
-        ),
-        settings=tuple(s for s in settings if s[0] not in ("new_vc", "hbping")),
-        device_id=request.device_id,
-    )
-    return event, request
-
-
-def _login_response(event: ev.LoginResponse, stream_id_in: int) -> mcs_pb2.LoginResponse:
-    response = mcs_pb2.LoginResponse(id=event.id, last_stream_id_received=stream_id_in)
-    if event.jid:
-        response.jid = event.jid
-    if event.error_code:
-        response.error.code = event.error_code
-        if event.error_message:
-            response.error.message = event.error_message
-    response.setting.extend(mcs_pb2.Setting(name=n, value=v) for n, v in event.settings)
-    if event.heartbeat_interval_ms is not None:
-        response.heartbeat_config.interval_ms = event.heartbeat_interval_ms
-    if event.server_timestamp_ms is not None:
-        response.server_timestamp = event.server_timestamp_ms
-    return response
-
-
-def _decode_login_response(response: mcs_pb2.LoginResponse) -> tuple[ev.Event, Any]:
-    error = response.error if response.HasField("error") else None
-    interval = response.heartbeat_config.interval_ms if response.HasField("heartbeat_config") else 0
-    event = ev.LoginResponse(
-        id=response.id,
-        jid=response.jid,
-        error_code=error.code if error is not None else None,
-        error_message=error.message if error is not None else "",
-        server_timestamp_ms=response.server_timestamp if response.HasField("server_timestamp")
-        else None,
-        heartbeat_interval_ms=interval or None,
-        settings=tuple((s.name, s.value) for s in response.setting),
-    )  # fmt: skip
-    return event, response
