@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -34,18 +36,31 @@ async def registered(emu: Emulator, tmp_path: Path) -> tuple[Path, Path, str]:
     return path, config, credentials.fcm.token
 
 
-async def start(script: str, *args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
+@contextlib.asynccontextmanager
+async def running(script: str, *args: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """The example as a child process; killed (never left behind) if a check fails."""
+    process = await asyncio.create_subprocess_exec(
         sys.executable, str(EXAMPLES / script), *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 async def read_until(process: asyncio.subprocess.Process, text: str) -> None:
     assert process.stdout is not None
     while True:
-        line = await asyncio.wait_for(process.stdout.readline(), 20)
+        try:
+            line = await asyncio.wait_for(process.stdout.readline(), 20)
+        except TimeoutError:
+            process.kill()
+            _, errors = await process.communicate()
+            raise AssertionError(f"no {text!r} within 20 s; stderr:\n{errors.decode()}") from None
         assert line, f"the example ended before printing {text!r}"
         if text in line.decode():
             return
@@ -53,13 +68,13 @@ async def read_until(process: asyncio.subprocess.Process, text: str) -> None:
 
 async def test_listen_example_prints_notifications_and_data(emu: Emulator, tmp_path: Path) -> None:
     creds, config, token = await registered(emu, tmp_path)
-    process = await start(
+    async with running(
         "listen.py", "--credentials", str(creds), "--emulator", str(config), "--count", "2"
-    )
-    await read_until(process, "listening")
-    await emu.send(token, notification={"title": "Hi", "body": "there"})
-    await emu.send(token, data={"k": "v"})
-    output, errors = await asyncio.wait_for(process.communicate(), 30)
+    ) as process:
+        await read_until(process, "listening")
+        await emu.send(token, notification={"title": "Hi", "body": "there"})
+        await emu.send(token, data={"k": "v"})
+        output, errors = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, errors.decode()
     assert "notification: Hi — there" in output.decode()
     assert 'data: {"k": "v"}' in output.decode()
@@ -84,14 +99,14 @@ async def test_bot_example_calls_the_webhook_and_replies_with_a_push(
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     peer = await ReceiverHarness.start(emu)
     try:
-        process = await start(
+        async with running(
             "bot.py", "--credentials", str(creds), "--emulator", str(config), "--count", "1",
             "--webhook", f"http://127.0.0.1:{port}/hook", "--reply-token", peer.token,
-        )  # fmt: skip
-        await read_until(process, "bot ready")
-        await emu.send(token, data={"question": "ping"})
-        reply = await peer.next_message(timeout=20)
-        _, errors = await asyncio.wait_for(process.communicate(), 30)
+        ) as process:  # fmt: skip
+            await read_until(process, "bot ready")
+            await emu.send(token, data={"question": "ping"})
+            reply = await peer.next_message(timeout=20)
+            _, errors = await asyncio.wait_for(process.communicate(), 30)
         assert process.returncode == 0, errors.decode()
     finally:
         await peer.aclose()
