@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from _mcs_raw import RawMcsClient
 
-from pullkin.emulator import Emulator
-from pullkin.emulator.mailbox import Mailboxes
+from pullkin.emulator import Emulator, mcs_server
+from pullkin.emulator.mailbox import Mailboxes, Pending
 from pullkin.emulator.state import Device
 from pullkin.mcs import events as ev
 from pullkin.proto.mcs_pb2 import DataMessageStanza
@@ -218,3 +218,27 @@ async def test_restart_drops_connections_and_listens_again(emu: Emulator) -> Non
     assert emu.mcs.port == port
     again = await connect(emu)
     await again.close()
+
+
+async def test_a_failing_direct_write_hands_its_message_to_the_write_loop(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A connection whose direct write fails (e.g. one already closing) must not hold
+    # up the other writes of the same turn, and its own message is not lost.
+    client = await connect(emu)
+    calls: list[str] = []
+    original = mcs_server._Session.write_now
+
+    def flaky(self: mcs_server._Session, item: Pending) -> None:
+        calls.append(item.persistent_id)
+        if len(calls) == 1:
+            raise RuntimeError("injected")
+        original(self, item)
+
+    monkeypatch.setattr(mcs_server._Session, "write_now", flaky)
+    first = emu.mailboxes.enqueue(AID, stanza("a"), ttl=None)
+    second = emu.mailboxes.enqueue(AID, stanza("b"), ttl=None)
+    messages = await client.data_messages(2)
+    assert [m.stanza.persistent_id for m in messages] == [first, second]
+    assert calls[0] == first
+    await client.close()

@@ -75,7 +75,11 @@ class McsServer:
     def _flush(self) -> None:
         outbox, self._outbox = self._outbox, []
         for session, item in outbox:
-            session.write_now(item)
+            try:
+                session.write_now(item)
+            except Exception as exc:  # noqa: BLE001 - one connection must not hold up the rest
+                log.debug("direct MCS write failed (%s); the write loop takes over", exc)
+                session.wake()
 
     async def start(self, host: str, port: int) -> None:
         self._host = host
@@ -270,6 +274,10 @@ class _Session:
             self._wake.set()
             return
         self._server.write_soon(self, item)
+
+    def wake(self) -> None:
+        """Have the write loop go through the mailbox (what is unsent goes out)."""
+        self._wake.set()
 
     def write_now(self, item: Pending) -> None:
         """Write one queued delivery, unless the write loop took over meanwhile (it
