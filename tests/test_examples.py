@@ -38,7 +38,8 @@ async def registered(emu: Emulator, tmp_path: Path) -> tuple[Path, Path, str]:
 
 @contextlib.asynccontextmanager
 async def running(script: str, *args: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    """The example as a child process; killed (never left behind) if a check fails."""
+    """The example as a child process.  If a check fails, the child is killed (never
+    left behind) and the failure shows what it wrote to stderr."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(EXAMPLES / script), *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -46,6 +47,11 @@ async def running(script: str, *args: str) -> AsyncIterator[asyncio.subprocess.P
     )  # fmt: skip
     try:
         yield process
+    except Exception as exc:
+        if process.returncode is None:
+            process.kill()
+        _, errors = await process.communicate()
+        raise AssertionError(f"{exc!r}\n{script} stderr:\n{errors.decode()}") from exc
     finally:
         if process.returncode is None:
             process.kill()
@@ -55,12 +61,7 @@ async def running(script: str, *args: str) -> AsyncIterator[asyncio.subprocess.P
 async def read_until(process: asyncio.subprocess.Process, text: str) -> None:
     assert process.stdout is not None
     while True:
-        try:
-            line = await asyncio.wait_for(process.stdout.readline(), 20)
-        except TimeoutError:
-            process.kill()
-            _, errors = await process.communicate()
-            raise AssertionError(f"no {text!r} within 20 s; stderr:\n{errors.decode()}") from None
+        line = await asyncio.wait_for(process.stdout.readline(), 20)
         assert line, f"the example ended before printing {text!r}"
         if text in line.decode():
             return
