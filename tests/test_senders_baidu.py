@@ -353,7 +353,9 @@ async def test_too_frequent_requests_are_throttled_and_retried(emu: Emulator) ->
         with pytest.raises(QuotaExceededError) as info:
             await baidu.push_all("two")
     assert (info.value.code, info.value.http_status) == ("30699", 503)
-    async with sender(emu, retry=RetryPolicy(attempts=5, base=0.05, cap=0.1)) as baidu:
+    # Full-jitter delays are random: enough attempts that their sum outlasts the
+    # 50 ms window for certain (five attempts could all come out short now and then).
+    async with sender(emu, retry=RetryPolicy(attempts=20, base=0.05, cap=0.1)) as baidu:
         await baidu.push_all("three")
         await baidu.push_all("four")
     assert [r["params"]["msg"] for r in emu.inbox("baidu")] == ["one", "three", "four"]
