@@ -68,32 +68,30 @@ def build_messages(
     The encrypted ones are decrypted together by ``crypto.decrypt_many`` (phase by
     phase, which costs less CPU than one after another); the results are in order.
     """
+    items = [(s, a, _is_encrypted(s, a)) for s, a in ((s, app_data_of(s)) for s in stanzas)]
+    sealed = [(s.raw_data, a) for s, a, encrypted in items if encrypted]
+    plaintexts = iter(_decrypt_all(sealed, keys))
     results: list[Message | DecryptionError] = []
-    encrypted: list[tuple[int, DataMessageStanza, dict[str, str]]] = []
-    for stanza in stanzas:
-        app_data = app_data_of(stanza)
-        if _is_encrypted(stanza, app_data):
-            encrypted.append((len(results), stanza, app_data))
-            results.append(_NOT_YET)
-        else:
+    for stanza, app_data, encrypted in items:
+        if not encrypted:
             results.append(_from_clear(stanza, app_data, sender_id))
-    if encrypted:
-        try:
-            usable = _keys_for(keys)
-        except DecryptionError as exc:
-            for index, _, _ in encrypted:
-                results[index] = exc
-            return results
-        plaintexts = crypto.decrypt_many([(s.raw_data, a) for _, s, a in encrypted], usable)
-        for (index, stanza, _), plaintext in zip(encrypted, plaintexts, strict=True):
-            if isinstance(plaintext, DecryptionError):
-                results[index] = plaintext
-            else:
-                results[index] = _from_plaintext(stanza, plaintext, sender_id)
+        elif isinstance(plaintext := next(plaintexts), DecryptionError):
+            results.append(plaintext)
+        else:
+            results.append(_from_plaintext(stanza, plaintext, sender_id))
     return results
 
 
-_NOT_YET = DecryptionError("not decrypted yet")  # a placeholder, always replaced
+def _decrypt_all(
+    sealed: list[tuple[bytes, dict[str, str]]], keys: AppCredentialsKeys | None
+) -> list[bytes | DecryptionError]:
+    if not sealed:
+        return []
+    try:
+        usable = _keys_for(keys)
+    except DecryptionError as exc:
+        return [exc] * len(sealed)
+    return crypto.decrypt_many(sealed, usable)
 
 
 def _is_encrypted(stanza: DataMessageStanza, app_data: Mapping[str, str]) -> bool:
