@@ -20,7 +20,7 @@ import random
 import ssl
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
 import aiohttp
 
@@ -249,12 +249,7 @@ class RegistrationHttp:
         self, config: FirebaseConfig, installation: FirebaseInstallation, retries: int
     ) -> FirebaseInstallation:
         request = _fb.installation_token_request(
-            self.endpoints.installations,
-            project_id=config.project_id,
-            api_key=config.api_key,
-            installation=installation,
-            android_package=config.android_package,
-            android_cert=config.android_cert,
+            self.endpoints.installations, installation=installation, **_fis_app(config)
         )
 
         def parse(r: Response) -> FirebaseInstallation:
@@ -271,12 +266,7 @@ class RegistrationHttp:
         self, config: FirebaseConfig, installation: FirebaseInstallation, retries: int
     ) -> None:
         request = _fb.installation_delete_request(
-            self.endpoints.installations,
-            project_id=config.project_id,
-            api_key=config.api_key,
-            installation=installation,
-            android_package=config.android_package,
-            android_cert=config.android_cert,
+            self.endpoints.installations, installation=installation, **_fis_app(config)
         )
 
         def parse(r: Response) -> None:
@@ -354,6 +344,23 @@ class RegistrationHttp:
 
         await self.call("FCM registrations delete", request, parse, FcmRegisterError, retries)
         log.info("FCM registrations delete succeeded")
+
+
+class _FisApp(TypedDict):
+    project_id: str
+    api_key: str
+    android_package: str | None
+    android_cert: str | None
+
+
+def _fis_app(config: FirebaseConfig) -> _FisApp:
+    """The app fields every Firebase Installations call about one installation needs."""
+    return {
+        "project_id": config.project_id,
+        "api_key": config.api_key,
+        "android_package": config.android_package,
+        "android_cert": config.android_cert,
+    }
 
 
 def _delay(backoff: Backoff, exc: RegistrationError, response: Response | None) -> float | None:

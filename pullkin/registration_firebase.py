@@ -124,12 +124,12 @@ def installation_token_request(
     android_cert: str | None = None,
 ) -> HttpRequest:
     """B.2: a fresh FIS auth token, authorised by the installation's refresh token."""
-    url = _project_url(root, "installations", project_id, installation.fid)
-    url += "/authTokens:generate"
-    headers = _fis_headers(api_key, android_package, android_cert)
-    headers["Authorization"] = f"FIS_v2 {installation.refresh_token}"
+    url, headers = _of_installation(
+        root, project_id, api_key, installation, android_package, android_cert
+    )
     sdk = ANDROID_SDK_VERSION if android_package else WEB_SDK_VERSION
-    return HttpRequest("POST", url, headers, _json_body({"installation": {"sdkVersion": sdk}}))
+    body = _json_body({"installation": {"sdkVersion": sdk}})
+    return HttpRequest("POST", url + "/authTokens:generate", headers, body)
 
 
 def installation_delete_request(
@@ -142,10 +142,24 @@ def installation_delete_request(
     android_cert: str | None = None,
 ) -> HttpRequest:
     """B.3: delete the installation."""
-    url = _project_url(root, "installations", project_id, installation.fid)
+    url, headers = _of_installation(
+        root, project_id, api_key, installation, android_package, android_cert
+    )
+    return HttpRequest("DELETE", url, headers)
+
+
+def _of_installation(
+    root: str,
+    project_id: str,
+    api_key: str,
+    installation: FirebaseInstallation,
+    android_package: str | None,
+    android_cert: str | None,
+) -> tuple[str, dict[str, str]]:
+    """URL and headers of a call about one installation (its refresh token authorises)."""
     headers = _fis_headers(api_key, android_package, android_cert)
     headers["Authorization"] = f"FIS_v2 {installation.refresh_token}"
-    return HttpRequest("DELETE", url, headers)
+    return _project_url(root, "installations", project_id, installation.fid), headers
 
 
 def _google_error(
