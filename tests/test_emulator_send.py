@@ -3,6 +3,7 @@ each message reaches the device (fcm-send.md §1–§3, §6)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -27,6 +28,7 @@ from test_emulator_support import access_token as get_access_token
 
 from pullkin.crypto import decrypt
 from pullkin.emulator import Emulator
+from pullkin.emulator.delivery import padded
 from pullkin.errors import InvalidArgumentError, UnregisteredError
 
 pytestmark = pytest.mark.anyio
@@ -208,6 +210,58 @@ async def test_v1_send_to_web_token_delivers_aesgcm_json_like_fcm() -> None:
     assert payload["from"] == emu.firebase_config.sender_id
     assert payload["priority"] == "normal"
     uuid.UUID(payload["fcmMessageId"])
+
+
+# The shape of a stanza the real FCM delivered to a web registration, from the capture
+# firebase-messaging keeps as tests/fixtures/data_message_stanza.json (values
+# anonymised there; here each value's form): app_data keys in this order, and
+# encryption / crypto-key as *padded* base64url.
+FCM_WEB_STANZA_SHAPE = {
+    "id": r"[0-9A-F]{8}",
+    "category": r"org\.chromium\.linux",
+    "persistent_id": r"0:\d{16}%[0-9a-f]{16}",
+    "sent": r"\d{13}",
+}
+FCM_WEB_APP_DATA = [
+    ("google.source", r"webpush"),
+    ("encryption", r"salt=[A-Za-z0-9_-]{22}=="),  # 16 bytes
+    ("subtype", r".+"),
+    ("crypto-key", r"dh=B[A-Za-z0-9_-]{86}="),  # a 65-byte uncompressed P-256 point
+]
+
+
+async def test_v1_web_stanza_has_the_keys_order_and_padding_of_a_real_fcm_delivery() -> None:
+    async with Emulator() as emu, client(emu) as session:
+        device = await web_device(session, emu)
+        token = await get_access_token(session, emu)
+        status, _ = await v1_send(session, emu, token, {"message": {"token": device.fcm_token}})
+    assert status == 200
+    [stanza] = delivered_stanzas(emu, device.android_id)
+    for field, pattern in FCM_WEB_STANZA_SHAPE.items():
+        assert re.fullmatch(pattern, str(getattr(stanza, field))), field
+    assert [item.key for item in stanza.app_data] == [key for key, _ in FCM_WEB_APP_DATA]
+    for (key, pattern), item in zip(FCM_WEB_APP_DATA, stanza.app_data, strict=True):
+        assert re.fullmatch(pattern, item.value), f"{key}={item.value}"
+    # What firebase-messaging does with them: strip the prefix, urlsafe_b64decode as-is.
+    values = app_data(stanza)
+    assert len(base64.urlsafe_b64decode(values["encryption"][5:])) == 16
+    assert len(base64.urlsafe_b64decode(values["crypto-key"][3:])) == 65
+    assert json.loads(decrypt(stanza.raw_data, values, device.keys))["from"] == (
+        emu.firebase_config.sender_id
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("salt=zZYXWVUTSRQ12yxwvutsrq", "salt=zZYXWVUTSRQ12yxwvutsrq=="),
+        ("dh=" + "A" * 87, "dh=" + "A" * 87 + "="),
+        ("salt=zZYXWVUTSRQ12yxwvutsrq;rs=5000", "salt=zZYXWVUTSRQ12yxwvutsrq==;rs=5000"),
+        ("salt=AAAA", "salt=AAAA"),
+    ],
+)
+def test_padded_pads_the_base64_value_and_keeps_the_record_size(raw: str, expected: str) -> None:
+    assert padded(raw) == expected
 
 
 async def test_v1_send_webpush_config_overrides_for_web_registrations() -> None:

@@ -36,6 +36,7 @@ __all__ = [
     "android_app_data",
     "android_stanza",
     "new_message_id",
+    "padded",
     "web_json",
     "web_payload",
     "web_seal",
@@ -156,12 +157,22 @@ def web_seal(
 def web_sealed_stanza(
     gcm: GcmRegistration, payload: EncryptedPayload, ttl: int, now: float
 ) -> DataMessageStanza:
-    """The stanza carrying a ``web_seal`` result, as FCM delivers it."""
-    items = [("google.source", "webpush"), ("encryption", payload.encryption or "")]
+    """The stanza carrying a ``web_seal`` result, as FCM delivers it: the key order
+    of the captured FM fixture, and its padded base64url (``salt=…==``, ``dh=…=``) —
+    a receiver that decodes with ``urlsafe_b64decode`` as-is needs the padding."""
+    items = [("google.source", "webpush"), ("encryption", padded(payload.encryption or ""))]
     if gcm.subtype:
         items.append(("subtype", gcm.subtype))
-    items.append(("crypto-key", payload.crypto_key or ""))
+    items.append(("crypto-key", padded(payload.crypto_key or "")))
     return _stanza(gcm.sender, gcm.app, ttl, now, items, raw_data=payload.body)
+
+
+def padded(parameter: str) -> str:
+    """``name=<base64url>`` (optionally followed by ``;rs=…``) with the base64 value
+    padded to a multiple of 4 characters, the way FCM writes ``encryption`` and
+    ``crypto-key``."""
+    head, sep, tail = parameter.partition(";")
+    return head + "=" * (-len(head.partition("=")[2]) % 4) + sep + tail
 
 
 # --- FCM v1 → Android-app registration ------------------------------------------------
