@@ -14,10 +14,40 @@ import aiohttp
 import pytest
 
 from pullkin.emulator import Emulator
+from pullkin.emulator.vendors.baidu import expected_sign
 from pullkin.senders.baidu_sign import sign
 
 pytestmark = pytest.mark.anyio
 pytest_plugins = ["_vendor_support"]
+
+
+VECTOR_URL = "http://api.tuisong.baidu.com/rest/3.0/push/single_device"
+VECTOR_SECRET = "9pnWcMfkbeIGmbbqOI1vfK4iKrLCCRwH"
+VECTOR_PARAMS = {"apikey": "Ljc8jEN2TpLmGDqmjvqS7xGX", "timestamp": "1700000000",
+                 "device_type": "3", "channel_id": "3812345678901234567", "msg_type": "1"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            {"msg": '{"title":"Hello","description":"hello world"}'},
+            "b5a119753d04261a0a7fea4e52cbaa69",
+        ),
+        (
+            {"msg": '{"title":"Hi~*","description":"你好 world"}'},
+            "1eaf0e348b2cddbc5e4af58d192cc26d",
+        ),
+        (
+            {"msg": '{"title":"Hello","description":"hello world"}', "secretKey": VECTOR_SECRET},
+            "f09bf2d5d8b5208f1934c34eec35da9c",
+        ),
+    ],
+    ids=["A", "B", "C"],
+)
+def test_the_fakes_own_sign_matches_the_fixed_vectors(extra: dict[str, str], expected: str) -> None:
+    params = {**VECTOR_PARAMS, **extra}
+    assert expected_sign("POST", VECTOR_URL, params, VECTOR_SECRET) == expected
 
 
 def signed(

@@ -18,33 +18,22 @@ delivered.  ``fake(emu)`` gives the stores.
 
 from __future__ import annotations
 
-import hmac
 import itertools
 import json
-import re
 import secrets
 import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 from aiohttp import web
 
+from pullkin.emulator.vendors import _azure_checks as checks
 from pullkin.emulator.vendors import _azure_store as store
 from pullkin.emulator.vendors._support import publish_credentials
 from pullkin.errors import InvalidArgumentError, PullkinError
-from pullkin.senders.azure_models import (
-    FORMATS,
-    MAX_BODY,
-    WNS_TYPES,
-    TagExpression,
-    parse_sas_token,
-    sas_decoded_audience,
-    sas_signature,
-    tag_expression,
-)
+from pullkin.senders.azure_models import TagExpression, tag_expression
 from pullkin.senders.azure_records import (
     Installation,
     Registration,
@@ -65,7 +54,6 @@ MAX_TEST_RESULTS = 10
 SENT = "The Notification was successfully sent to the Push Notification System"
 
 _FAKES: weakref.WeakKeyDictionary[Emulator, AzureFake] = weakref.WeakKeyDictionary()
-_JSON_FORMATS = frozenset(FORMATS) - {"windows", "windowsphone"}
 
 
 @dataclass
@@ -112,24 +100,9 @@ def add_routes(app: web.Application, emu: Emulator) -> None:
 
 
 def check_sas(value: str | None, key: str, logical_url: str, now: float) -> str | None:
-    """Why *value* does not authorise *logical_url*, or None when it does."""
-    if not value:
-        return "missing Authorization header (a SharedAccessSignature token)"
-    try:
-        fields = parse_sas_token(value)
-        expiry = int(fields["se"])
-    except ValueError:
-        return "malformed SharedAccessSignature token"
-    if fields["skn"] != KEY_NAME:
-        return f"unknown SharedAccessKeyName {fields['skn']!r}"
-    expected = sas_signature(f"{fields['sr']}\n{fields['se']}", key)
-    if not hmac.compare_digest(unquote(fields["sig"]).encode(), expected.encode()):
-        return "SAS signature does not match (wrong SharedAccessKey?)"
-    if expiry <= now:
-        return "SAS token expired (se is in the past)"
-    if not logical_url.lower().startswith(sas_decoded_audience(fields)):
-        return "SAS token audience (sr) does not cover this URL"
-    return None
+    """Why *value* does not authorise *logical_url*, or None when it does (the fake's
+    own check, independent of the sender's signing: ``_azure_checks.check_sas``)."""
+    return checks.check_sas(value, key, KEY_NAME, logical_url, now)
 
 
 # --- routing ------------------------------------------------------------------------------
@@ -191,29 +164,12 @@ def _route(method: str, parts: list[str]) -> tuple[_Action, tuple[str, ...]] | N
 
 async def _read_notification(request: web.Request) -> tuple[str, bytes]:
     fmt = request.headers.get("ServiceBusNotification-Format", "")
-    if fmt not in FORMATS:
-        raise _bad(f"ServiceBusNotification-Format must be one of {', '.join(FORMATS)}")
     body = await request.read()
-    if len(body) > MAX_BODY:
+    if len(body) > checks.MAX_BODY:
         raise _TooLarge()
-    _check_content(fmt, request, body)
+    headers = request.headers
+    checks.check_content(fmt, headers.get("Content-Type", ""), headers.get("X-WNS-Type"), body)
     return fmt, body
-
-
-def _check_content(fmt: str, request: web.Request, body: bytes) -> None:
-    content_type = request.headers.get("Content-Type", "")
-    if request.path.endswith("$batch"):
-        return
-    if fmt == "windows":
-        if request.headers.get("X-WNS-Type") not in WNS_TYPES:
-            raise _bad("windows notifications need an X-WNS-Type header")
-        return
-    if not content_type.startswith("application/json"):
-        raise _bad(f"{fmt} notifications need Content-Type application/json")
-    try:
-        json.loads(body)
-    except ValueError:
-        raise _bad(f"the {fmt} payload is not valid JSON") from None
 
 
 def _bad(message: str) -> InvalidArgumentError:
@@ -274,7 +230,8 @@ def _created_headers(state: AzureFake, kind: str, notification_id: str) -> dict[
 
 
 def _recorded_headers(request: web.Request) -> dict[str, str]:
-    keep = ("X-WNS-Type", "ServiceBusNotification-ScheduleTime", "apns-push-type", "Auth", "P256DH")
+    keep = ("X-WNS-Type", "ServiceBusNotification-ScheduleTime", "apns-push-type", "Auth", "P256DH",
+            "X-WindowsPhone-Target", "X-NotificationClass")  # fmt: skip
     return {k: request.headers[k] for k in keep if k in request.headers}
 
 
@@ -289,40 +246,28 @@ async def _send_batch(emu: Emulator, state: AzureFake, request: web.Request) -> 
     if "direct" not in request.query:
         raise _bad("$batch sends need the direct query parameter")
     fmt = request.headers.get("ServiceBusNotification-Format", "")
-    if fmt not in FORMATS:
-        raise _bad("missing or unknown ServiceBusNotification-Format")
-    parts = _multipart(request.headers.get("Content-Type", ""), await request.read())
+    parts = checks.parse_multipart(request.headers.get("Content-Type", ""), await request.read())
     try:
-        handles = json.loads(parts["devices"])
+        handles = json.loads(parts["devices"].body)
     except (KeyError, ValueError):
         raise _bad("the batch needs a 'devices' part with a JSON array of handles") from None
     if not isinstance(handles, list) or not 0 < len(handles) <= 1000:
         raise _bad("a direct batch takes 1 to 1000 device handles")
-    body = parts.get("notification", b"")
+    if "notification" not in parts:
+        raise _bad("the batch needs a 'notification' part")
+    note = parts["notification"]
+    wns_type = request.headers.get("X-WNS-Type")
+    checks.check_content(fmt, note.headers.get("content-type", ""), wns_type, note.body)
     for handle in handles:
-        _deliver(emu, store.Target(fmt, str(handle), "", body))
+        _deliver(emu, store.Target(fmt, str(handle), "", note.body))
     notification_id = state.new_id()
     emu.inbox("azure").append(
         {"kind": "batch", "format": fmt, "tags": None, "handles": [str(h) for h in handles],
-         "body": _decoded(body), "headers": {}, "test": False, "notification_id": notification_id}
+         "body": _decoded(note.body), "headers": _recorded_headers(request), "test": False,
+         "notification_id": notification_id}
     )  # fmt: skip
     headers = _created_headers(state, "messages", notification_id)
     return web.Response(status=201, headers=headers)
-
-
-def _multipart(content_type: str, body: bytes) -> dict[str, bytes]:
-    match = re.search(r'boundary="?([^";]+)"?', content_type)
-    if match is None:
-        raise _bad("multipart/mixed Content-Type without a boundary")
-    parts: dict[str, bytes] = {}
-    for chunk in body.split(b"--" + match[1].encode())[1:]:
-        if chunk.startswith(b"--"):
-            break
-        head, _, content = chunk.strip(b"\r\n").partition(b"\r\n\r\n")
-        name = re.search(rb"name=\"?([A-Za-z]+)", head)
-        if name is not None:
-            parts[name[1].decode()] = content
-    return parts
 
 
 async def _schedule(emu: Emulator, state: AzureFake, request: web.Request) -> web.StreamResponse:

@@ -11,6 +11,7 @@ in ``emu.inbox("baidu")``; ``fake(emu)`` gives the knobs.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
@@ -25,12 +26,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from pullkin.emulator.vendors._support import Window, publish_credentials
-from pullkin.senders.baidu_sign import sign
 
 if TYPE_CHECKING:
     from pullkin.emulator._facade import Emulator
 
-__all__ = ["BaiduFake", "add_routes", "fake"]
+__all__ = ["BaiduFake", "add_routes", "expected_sign", "fake"]
 
 _FAKES: weakref.WeakKeyDictionary[Emulator, BaiduFake] = weakref.WeakKeyDictionary()
 _STATUS = {30600: 500, 30601: 405, 30603: 401, 30606: 401, 30605: 404, 30608: 404}
@@ -137,7 +137,7 @@ def _authenticate(state: BaiduFake, request: web.Request, params: dict[str, str]
         raise _Refusal(30603, "Authentication Failed")
     unsigned = {k: v for k, v in params.items() if k != "sign"}
     url = f"{request.scheme}://{request.host}{request.path}"
-    expected = sign(request.method, url, unsigned, state.secret_key)
+    expected = expected_sign(request.method, url, unsigned, state.secret_key)
     if not secrets.compare_digest(expected, received):
         raise _Refusal(30603, "Authentication Failed")
     now = state.clock()
@@ -152,6 +152,20 @@ def _authenticate(state: BaiduFake, request: web.Request, params: dict[str, str]
     device_type = _int(params, "device_type")
     if device_type is not None and device_type not in (3, 4):
         raise _Refusal(30602, "Request Params Not Valid: device_type must be 3 or 4")
+
+
+_PHP_KEEP = frozenset(string.ascii_letters + string.digits + "._-")
+
+
+def expected_sign(method: str, url: str, params: Mapping[str, str], secret: str) -> str:
+    """The sign a Baidu server expects (vendors/baidu.md §2), the fake's own lines, not
+    the sender's: MD5 hex of PHP-``urlencode``d METHOD + URL + sorted ``k=v`` + secret."""
+    gathered = method.upper() + url + "".join(f"{k}={params[k]}" for k in sorted(params)) + secret
+    encoded = "".join(
+        chr(b) if chr(b) in _PHP_KEEP else "+" if b == 0x20 else f"%{b:02X}"
+        for b in gathered.encode()
+    )
+    return hashlib.md5(encoded.encode(), usedforsecurity=False).hexdigest()
 
 
 # --- parameter checks ------------------------------------------------------------
