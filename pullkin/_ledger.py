@@ -25,11 +25,18 @@ class IdLedger:
         if window < 1:
             raise ValueError("the persistent-id window must hold at least one id")
         self.window = window
-        self._handled: OrderedDict[str, None] = OrderedDict.fromkeys(handled)
-        self._evict()
+        self._handled: OrderedDict[str, None] = OrderedDict()
+        for pid in handled:  # a repeated id counts as its newest occurrence
+            self._handled[pid] = None
+            self._handled.move_to_end(pid)
         self._in_progress: set[str] = set()
-        self._unconfirmed: dict[str, None] = dict.fromkeys(unconfirmed)
-        self.dirty = False
+        self._unconfirmed: dict[str, None] = dict.fromkeys(
+            pid for pid in unconfirmed if pid in self._handled
+        )
+        self._evict()
+        # changes the store has not recorded yet (see ``take_changes``)
+        self._new_handled: list[str] = []
+        self._new_confirmed: list[str] = []
 
     def __repr__(self) -> str:
         return (
@@ -47,14 +54,30 @@ class IdLedger:
         self._in_progress.discard(persistent_id)
         self._handled[persistent_id] = None
         self._handled.move_to_end(persistent_id)
-        self._evict()
         self._unconfirmed[persistent_id] = None
-        self.dirty = True
+        self._evict()
+        self._new_handled.append(persistent_id)
 
     def confirm(self, persistent_ids: Iterable[str]) -> None:
         for persistent_id in persistent_ids:
             if self._unconfirmed.pop(persistent_id, 0) is None:
-                self.dirty = True
+                self._new_confirmed.append(persistent_id)
+
+    @property
+    def dirty(self) -> bool:
+        """Changes wait for the store."""
+        return bool(self._new_handled or self._new_confirmed)
+
+    def take_changes(self) -> tuple[list[str], list[str]]:
+        """``(handled, confirmed)`` since the last call, for the store to record."""
+        changes = self._new_handled, self._new_confirmed
+        self._new_handled, self._new_confirmed = [], []
+        return changes
+
+    def restore_changes(self, handled: list[str], confirmed: list[str]) -> None:
+        """The store failed to record *handled* and *confirmed*: keep them for the next try."""
+        self._new_handled[:0] = handled
+        self._new_confirmed[:0] = confirmed
 
     def handled(self) -> list[str]:
         return list(self._handled)

@@ -29,12 +29,13 @@ from pullkin._ledger import IdLedger
 from pullkin.core import PullkinCore
 from pullkin.dispatch import Filter, Handler, Route, Router, accept_all
 from pullkin.errors import ConfigError, DecryptionError, LoginError, PullkinError
+from pullkin.local_store import LocalStore
 from pullkin.mcs import events as ev
 from pullkin.models import AppCredentials, FirebaseConfig, Message
 from pullkin.payload import build_messages
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 from pullkin.receiver import Device, DeviceSession, SessionConfig, SessionState, SessionStats
-from pullkin.store import CredentialStore
+from pullkin.store import CredentialStore, IdChanges, Store
 
 __all__ = ["ErrorHandler", "Pullkin"]
 
@@ -128,7 +129,7 @@ class Pullkin(PullkinCore):
     def __init__(
         self,
         *args: Any,
-        store: CredentialStore | None = None,
+        store: Store | CredentialStore | None = None,
         credentials_path: str | Path | None = None,
         window: int = 10_000,
         concurrency: int = 1,
@@ -138,11 +139,15 @@ class Pullkin(PullkinCore):
         super().__init__(*args, **kwargs)
         if store is not None and credentials_path is not None:
             raise ConfigError("pass either store= or credentials_path=, not both")
-        if credentials_path is not None:
-            store = CredentialStore.open(credentials_path, window=window)
         if concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
-        self.store = store
+        # A store made here (from a path or a bare credentials file) is closed here.
+        self._owns_store = credentials_path is not None or isinstance(store, CredentialStore)
+        if credentials_path is not None:
+            store = LocalStore.open(credentials_path, window=window)
+        elif isinstance(store, CredentialStore):
+            store = LocalStore.around(store)
+        self.store: Store | None = store
         self.window = window
         self.concurrency = concurrency
         self.session_config = session_config or SessionConfig()
@@ -167,6 +172,13 @@ class Pullkin(PullkinCore):
     ) -> None:
         await self.stop()
         await super().__aexit__(exc_type, exc, tb)
+
+    async def aclose(self) -> None:
+        try:
+            await super().aclose()
+        finally:
+            if self._owns_store and self.store is not None:
+                await self.store.aclose()
 
     # --- handlers ---------------------------------------------------------------------
 
@@ -196,18 +208,20 @@ class Pullkin(PullkinCore):
     ) -> None:
         """Receive for *credentials* (stored under *sender_id* when a store is set)."""
         sender_id = str(sender_id)
-        stored = self.store.persistent_state(sender_id) if self.store else ([], [])
-        handled = [*stored[0], *(persistent_ids or ())]
-        unconfirmed = [*stored[1], *(persistent_ids or ())]
-        ledger = IdLedger(self.window, handled, unconfirmed)
+        store = self.store
+        stored = await store.load_ids(sender_id) if store else None
+        ledger = IdLedger(self.window, *((stored.handled, stored.unconfirmed) if stored else ()))
+        for pid in persistent_ids or ():  # the caller's "already handled": recorded too
+            if not ledger.seen(pid):
+                ledger.finish(pid)
         app = _App(sender_id, credentials, ledger)
         previous = self._apps.get(sender_id)
         if previous is not None:
             self._stop_workers(previous)
         self._apps[sender_id] = app
         self._apps_version += 1
-        if self.store is not None and self.store.get(sender_id) != credentials:
-            await anyio.to_thread.run_sync(self.store.put, sender_id, credentials)
+        if store is not None and await store.get_credentials(sender_id) != credentials:
+            await store.put_credentials(sender_id, credentials)
         if self._sessions:
             self._start_app(app)
 
@@ -216,9 +230,9 @@ class Pullkin(PullkinCore):
         returns their sender ids."""
         if self.store is None:
             raise ConfigError("no store: pass credentials_path= or store= to Pullkin")
-        senders = self.store.sender_ids()
+        senders = await self.store.sender_ids()
         for sender in senders:
-            credentials = self.store.get(sender)
+            credentials = await self.store.get_credentials(sender)
             if credentials is not None:
                 await self.add_app(sender, credentials)
         return senders
@@ -226,7 +240,7 @@ class Pullkin(PullkinCore):
     async def register_app(self, config: FirebaseConfig, *, retries: int = 5) -> AppCredentials:
         """Reuse the stored registration of *config* (refreshed if due) or register,
         store and add it.  The token to give senders is ``credentials.fcm.token``."""
-        stored = self.store.get(config.sender_id) if self.store else None
+        stored = await self.store.get_credentials(config.sender_id) if self.store else None
         if stored is not None:
             credentials = await self.refresh(stored, retries=retries)
         else:
@@ -410,16 +424,19 @@ class Pullkin(PullkinCore):
         store = self.store
         if store is None:
             for app in self._apps.values():
-                app.ledger.dirty = False
+                app.ledger.take_changes()
             return
         async with self._persist_lock:
-            for app in self._apps.values():
-                if app.ledger.dirty:
-                    store.set_persistent_state(
-                        app.key, app.ledger.handled(), app.ledger.unconfirmed()
-                    )
-                    app.ledger.dirty = False
-            await anyio.to_thread.run_sync(store.save)
+            taken = [(app, *app.ledger.take_changes()) for app in self._apps.values()]
+            changes = [IdChanges(app.key, h, c) for app, h, c in taken if h or c]
+            if not changes:
+                return
+            try:
+                await store.record_ids(changes)
+            except BaseException:
+                for app, handled, confirmed in taken:
+                    app.ledger.restore_changes(handled, confirmed)
+                raise
 
     async def _reauthenticate(self, android_id: int, error: LoginError) -> Device:
         """After a refused MCS login: check in again; if the device is dead, register
@@ -451,7 +468,7 @@ class Pullkin(PullkinCore):
             app.credentials = credentials
             self._apps_version += 1
             if self.store is not None:
-                await anyio.to_thread.run_sync(self.store.put, app.key, credentials)
+                await self.store.put_credentials(app.key, credentials)
             gcm = credentials.gcm
             self._report(
                 PullkinError(f"app {app.key} was registered again: its FCM token changed"), None

@@ -17,6 +17,12 @@ again would change the user's FCM token behind their back.
 
 Windows has no ``fcntl``: there the lock is skipped (one writer at a time is then up
 to the user) and the directory fsync is not possible; the rename is still atomic.
+
+``Store`` is the interface a receiver persists through (credentials per app, and the
+window of handled persistent ids as a journal: append + trim, never a rewrite);
+``pullkin.local_store.LocalStore`` — this file plus a SQLite journal beside it — is
+the default home.  Since the journal, the id lists of this file are only read, to
+migrate old files.
 """
 
 from __future__ import annotations
@@ -28,9 +34,10 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from pullkin.errors import ConfigError
 from pullkin.models import AppCredentials
@@ -38,7 +45,7 @@ from pullkin.models import AppCredentials
 if sys.platform != "win32":
     import fcntl
 
-__all__ = ["STORE_VERSION", "CredentialStore"]
+__all__ = ["STORE_VERSION", "CredentialStore", "IdChanges", "Store", "StoredIds"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,77 @@ log = logging.getLogger(__name__)
 STORE_VERSION = 1
 _DEFAULT_WINDOW = 10_000
 _ID_LISTS = ("persistent_ids", "unconfirmed_ids")
+
+
+@dataclass(frozen=True)
+class IdChanges:
+    """What one group commit records for one app (see :meth:`Store.record_ids`)."""
+
+    sender_id: str
+    #: ids whose handlers finished, in the order they finished: appended to the window
+    #: as the newest ids, unconfirmed
+    handled: Sequence[str] = ()
+    #: ids the server confirmed since the last commit: no longer unconfirmed
+    confirmed: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class StoredIds:
+    """One app's window of handled ids as stored (see :meth:`Store.load_ids`)."""
+
+    #: the window, oldest first, at most ``Store.window`` ids
+    handled: list[str]
+    #: the handled ids the server has not confirmed, oldest first (a subset of handled):
+    #: the next MCS login lists them in ``received_persistent_id``
+    unconfirmed: list[str]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where ``Pullkin`` keeps what must survive the process: one interface, several
+    homes (the embedded ``LocalStore`` by default; a database for fleets).
+
+    Contract:
+
+    * Credentials per app, keyed by sender id: ``put_credentials`` is durable when it
+      returns; ``remove_app`` forgets the app's credentials *and* its ids.
+    * Per app, a bounded window of handled persistent ids, oldest first.
+      ``record_ids`` is the group commit of the delivery state machine: every change of
+      the sequence is applied in **one** atomic transaction that is **durable when the
+      call returns** (a kill -9 or power loss afterwards keeps it; before, all or
+      nothing).  Handled ids are appended as the newest (an id recorded again moves to
+      the newest end and becomes unconfirmed again); then each app is trimmed to its
+      newest ``window`` ids; confirmed ids not in the window are ignored.  It must
+      append and trim, never rewrite the window: it runs once per batch of handled
+      messages.  On failure it raises (any ``Exception``) and changes nothing;
+      ``Pullkin`` then keeps the ids, holds their acknowledgements back and retries.
+    * ``Pullkin`` calls ``record_ids`` for apps whose credentials it stored, never twice
+      at once on one store; every method runs on the event loop, so blocking I/O goes
+      to a thread (or an async driver).
+    * ``aclose`` releases connections and files; ``Pullkin`` calls it only for a store
+      it opened itself (``credentials_path=``).
+    """
+
+    @property
+    def window(self) -> int:
+        """How many handled ids per app are kept (10,000 by default)."""
+        ...
+
+    async def get_credentials(self, sender_id: str) -> AppCredentials | None: ...
+
+    async def put_credentials(self, sender_id: str, credentials: AppCredentials) -> None: ...
+
+    async def remove_app(self, sender_id: str) -> None: ...
+
+    async def sender_ids(self) -> list[str]: ...
+
+    async def load_ids(self, sender_id: str) -> StoredIds:
+        """The app's window (empty lists for an unknown app)."""
+        ...
+
+    async def record_ids(self, changes: Sequence[IdChanges]) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 class _App:
@@ -100,11 +178,16 @@ class CredentialStore:
         if store._path.exists():
             store._apps = store._read()
             store._warn_if_readable_by_others()
+        store._remove_stray_temp_files()
         return store
 
     @property
     def path(self) -> Path:
         return self._path
+
+    @property
+    def window(self) -> int:
+        return self._window
 
     # --- credentials ---------------------------------------------------------------
 
@@ -234,6 +317,18 @@ class CredentialStore:
                 os.unlink(tmp_name)
             raise
         _fsync_directory(directory)
+
+    def _remove_stray_temp_files(self) -> None:
+        """Temp copies of the secrets left by a process killed mid-save.  Under the
+        lock: a writer holds it from creating its temp file to the rename."""
+        pattern = f".{self._path.name}.*.tmp"
+        if not any(self._path.parent.glob(pattern)):
+            return
+        with self._locked():
+            for stray in self._path.parent.glob(pattern):
+                with contextlib.suppress(OSError):
+                    stray.unlink()
+                    log.info("removed %s, left by an interrupted save", stray)
 
     def _read(self) -> dict[str, _App]:
         try:

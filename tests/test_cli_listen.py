@@ -13,6 +13,7 @@ import pytest
 from _receiver_support import register_direct, send, web_stanza
 
 from pullkin.emulator import Emulator
+from pullkin.local_store import LocalStore
 from pullkin.store import CredentialStore
 
 pytestmark = pytest.mark.anyio
@@ -46,8 +47,9 @@ async def test_listen_prints_json_lines_and_exits_cleanly_on_sigterm(
     assert document["sender_id"] == "424242424242"
     process.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(process.wait(), 20) == 0
-    handled, _ = CredentialStore.open(path).persistent_state("424242424242")
-    assert pid in handled
+    stored = LocalStore.open(path)
+    assert pid in stored.journal.load("424242424242").handled
+    stored.close()
 
 
 async def test_listen_without_credentials_is_a_one_line_usage_error(tmp_path: Path) -> None:

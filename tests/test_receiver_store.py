@@ -11,6 +11,7 @@ from _receiver_support import FAST, register_direct, send, wait_for, web_stanza
 from pullkin import Message
 from pullkin.client import Pullkin
 from pullkin.emulator import Emulator
+from pullkin.local_store import LocalStore
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 from pullkin.receiver import SessionState
 from pullkin.store import CredentialStore
@@ -46,15 +47,16 @@ async def test_redelivered_message_reaches_handlers_once_across_restarts(
     await wait_for(lambda: len(ledger.handled()) == 5 and not ledger.unconfirmed())
     await first.stop()
     await first.aclose()
-    stored = CredentialStore.open(path)
-    handled, _ = stored.persistent_state("1")
+    stored = LocalStore.open(path)
+    handled = stored.journal.load("1").handled
+    stored.close()
     assert {s.persistent_id for s in stanzas} <= set(handled)
     # The server redelivers two of them (as after a lost acknowledgement).
     for stanza in stanzas[:2]:
         emu.mailboxes.enqueue(credentials.gcm.android_id, stanza, ttl=None)
     send(emu, credentials, web_stanza(credentials, data={"n": "new"}))
     second = receiver(emu, path, seen)
-    await second.add_app("1", stored.get("1"))  # type: ignore[arg-type]
+    await second.add_app("1", stored.credentials.get("1"))  # type: ignore[arg-type]
     second._start(None)
     await wait_for(lambda: "new" in seen)
     await wait_for(lambda: emu.mailboxes.pending(credentials.gcm.android_id) == [])
@@ -84,7 +86,9 @@ async def test_login_tells_the_server_what_was_received(emu: Emulator, tmp_path:
     assert seen == []
     await client.stop()
     await client.aclose()
-    assert CredentialStore.open(path).persistent_state("1")[1] == []
+    reopened = LocalStore.open(path)
+    assert reopened.journal.load("1").unconfirmed == []
+    reopened.close()
 
 
 async def test_a_process_that_dies_inside_a_handler_gets_the_message_again(

@@ -1,5 +1,5 @@
-"""Pure pieces of the receiver: Chrome's reconnect backoff, error-log summarising, the
-persistent-id ledger and the handler router."""
+"""Pure pieces of the receiver: Chrome's reconnect backoff, error-log summarising and
+the handler router (the persistent-id ledger: test_ledger.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pullkin._backoff import ChromeBackoff
-from pullkin._ledger import IdLedger
 from pullkin.dispatch import Router
 from pullkin.errors import ConfigError, ReadError
 from pullkin.models import Message
@@ -41,32 +40,6 @@ def test_repeated_errors_are_logged_once_then_counted(caplog: pytest.LogCaptureF
     log("unexpected error", ValueError("bug"))
     assert caplog.records[-1].exc_info is not None  # a bug gets its traceback
     assert "repeated 49 more time" in caplog.records[-2].getMessage()
-
-
-def test_ledger_window_evicts_oldest_and_confirms() -> None:
-    ledger = IdLedger(window=3, handled=["a", "b"], unconfirmed=["b"])
-    ledger.start("c")
-    assert ledger.seen("c")
-    ledger.finish("c")
-    ledger.finish("d")
-    assert ledger.handled() == ["b", "c", "d"]
-    assert not ledger.seen("a")
-    assert ledger.unconfirmed() == ["b", "c", "d"]
-    ledger.dirty = False
-    ledger.confirm(["b", "x"])
-    assert ledger.dirty
-    assert ledger.unconfirmed() == ["c", "d"]
-    with pytest.raises(ValueError, match="at least one"):
-        IdLedger(window=0)
-
-
-@given(ids=st.lists(st.text(min_size=1, max_size=8), max_size=60), window=st.integers(1, 20))
-def test_ledger_never_exceeds_its_window(ids: list[str], window: int) -> None:
-    ledger = IdLedger(window=window)
-    for pid in ids:
-        ledger.finish(pid)
-    assert len(ledger.handled()) <= window
-    assert set(ledger.unconfirmed()) <= set(ledger.handled())
 
 
 def test_router_filters_in_order_and_reports_broken_filters() -> None:
