@@ -8,12 +8,15 @@ Each sub-command lives in ``pullkin.commands.<name>`` with ``configure(parser)``
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from pullkin import __version__
+from pullkin.commands._common import add_verbose
 from pullkin.errors import ConfigError, PullkinError
 
 __all__ = ["main"]
@@ -41,10 +44,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         epilog="Run 'pullkin COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"pullkin {__version__}")
+    add_verbose(parser)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more logging on stderr (-vv: debug)"
-    )
+    add_verbose(common)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         if name != command:
@@ -78,15 +80,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    _configure_logging(args.verbose)
+    _configure_logging(getattr(args, "verbose", 0))
     try:
         code: int = args._run(args)
+        sys.stdout.flush()
     except ConfigError as exc:
-        print(f"pullkin {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(args.command, str(exc), EXIT_USAGE)
     except PullkinError as exc:
-        print(f"pullkin {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+        return _fail(args.command, f"{type(exc).__name__}: {exc}", EXIT_FAILURE)
     except KeyboardInterrupt:
         return EXIT_OK
+    except BrokenPipeError:
+        # The reader went away (`| head`): no traceback, and none at exit either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return _fail(args.command, "output closed before everything was written", EXIT_FAILURE)
+    except OSError as exc:  # the outside world: a port in use, a file system error …
+        return _fail(args.command, _describe_os_error(exc), EXIT_FAILURE)
     return code
+
+
+def _fail(command: str, message: str, code: int) -> int:
+    print(f"pullkin {command}: {message}", file=sys.stderr)
+    return code
+
+
+def _describe_os_error(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"address already in use ({exc.strerror}): choose another port, or 0 for any"
+    where = f" {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{':' if where else ''}{where}"

@@ -242,11 +242,32 @@ class Pullkin(PullkinCore):
         store and add it.  The token to give senders is ``credentials.fcm.token``."""
         stored = await self.store.get_credentials(config.sender_id) if self.store else None
         if stored is not None:
+            stored = self._adopt(stored, config)
             credentials = await self.refresh(stored, retries=retries)
         else:
             credentials = await super().register_app(config, retries=retries)
         await self.add_app(config.sender_id, credentials)
         return credentials
+
+    def _adopt(self, stored: AppCredentials, config: FirebaseConfig) -> AppCredentials:
+        """The stored credentials, if they were registered for *config* (its API key may
+        have been rotated since); another registration under the same sender id is
+        refused rather than silently reused."""
+        assert self.store is not None
+        if stored.config is None:
+            return stored.replace(config=config)  # written before configs were stored
+        differ = stored.config.differences(config)
+        if differ:
+            changes = ", ".join(
+                f"{name} {getattr(stored.config, name)!r} -> {getattr(config, name)!r}"
+                for name in differ
+            )
+            raise ConfigError(
+                f"{self.store.path} already holds credentials of sender id {config.sender_id} "
+                f"registered for another app ({changes}): use another credentials file, or "
+                f"remove the old registration first (store.remove({config.sender_id!r}))"
+            )
+        return stored if stored.config == config else stored.replace(config=config)
 
     def apps(self) -> dict[str, AppCredentials]:
         return {key: app.credentials for key, app in self._apps.items()}
@@ -276,7 +297,8 @@ class Pullkin(PullkinCore):
             self._listeners.remove(entry)
 
     async def stop(self, sender_id: str | None = None) -> None:
-        """Stop one app's receiving, or everything (acknowledging what was handled)."""
+        """Stop one app's receiving, or everything (acknowledging what was handled,
+        and closing the HTTP session this client opened)."""
         if sender_id is not None:
             app = self._apps.pop(str(sender_id), None)
             self._apps_version += 1
@@ -292,6 +314,9 @@ class Pullkin(PullkinCore):
             self._stop_workers(app)
         self._stopped.set()
         await self._persist()
+        # Seed-style code stops without ``async with``: leave no open HTTP session
+        # behind (it is opened again if this client registers or refreshes later).
+        await self._http.aclose()
 
     async def wait_connected(self) -> None:
         """Start receiving if needed and return once every session is logged in (a test

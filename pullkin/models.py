@@ -222,6 +222,15 @@ class FirebaseConfig(_Model):
     def flow(self) -> Literal["web", "android"]:
         return "android" if self.android_package else "web"
 
+    def differences(self, other: FirebaseConfig) -> list[str]:
+        """The fields in which *other* describes another registration: every field
+        but ``api_key``, which may be rotated without registering again."""
+        return [
+            f.name
+            for f in dataclasses.fields(self)
+            if f.name != "api_key" and getattr(self, f.name) != getattr(other, f.name)
+        ]
+
 
 @dataclass(frozen=True)
 class AppCredentials(_Model):

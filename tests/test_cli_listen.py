@@ -45,6 +45,8 @@ async def test_listen_prints_json_lines_and_exits_cleanly_on_sigterm(
     assert document["notification"]["title"] == "Hi"
     assert document["data"] == {"k": "v"}
     assert document["sender_id"] == "424242424242"
+    assert document["from"]  # the stanza's sender, under the key JSON readers expect
+    assert "from_" not in document
     process.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(process.wait(), 20) == 0
     stored = LocalStore.open(path)
@@ -52,9 +54,24 @@ async def test_listen_prints_json_lines_and_exits_cleanly_on_sigterm(
     stored.close()
 
 
-async def test_listen_without_credentials_is_a_one_line_usage_error(tmp_path: Path) -> None:
+async def test_listen_on_a_missing_credentials_file_says_it_does_not_exist(
+    tmp_path: Path,
+) -> None:
     process = await listen("--credentials", str(tmp_path / "none.json"))
     _, stderr = await asyncio.wait_for(process.communicate(), 20)
     assert process.returncode == 2
-    assert b"run `pullkin register` first" in stderr
-    assert b"Traceback" not in stderr
+    assert stderr.count(b"\n") == 1
+    assert b"none.json does not exist" in stderr
+    assert b"pullkin register --credentials" in stderr
+    assert not (tmp_path / "none.json").exists()
+
+
+async def test_listen_on_a_file_without_apps_says_to_register_first(tmp_path: Path) -> None:
+    path = tmp_path / "empty.json"
+    path.write_text('{"version": 1, "apps": {}}')
+    path.chmod(0o600)
+    process = await listen("--credentials", str(path))
+    _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    assert process.returncode == 2
+    assert stderr.count(b"\n") == 1
+    assert b"holds no credentials for any app: run `pullkin register` first" in stderr

@@ -147,7 +147,8 @@ async def test_a_file_for_another_app_is_refused(
         )
     assert code == 2
     err = capsys.readouterr().err
-    assert "another app or project" in err
+    assert "registered with another --project-id" in err
+    assert "use another --credentials file" in err
     assert len(err.strip().splitlines()) == 1
     assert creds_path.read_bytes() == before
 

@@ -381,7 +381,7 @@ async def test_cli_register_against_the_emulator(
             )
             == 2
         )
-        assert "another app or project" in capsys.readouterr().err
+        assert "registered with another --app-id" in capsys.readouterr().err
         android_path = tmp_path / "android.json"
         android_argv = [
             "register",

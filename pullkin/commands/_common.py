@@ -8,6 +8,7 @@ The config is the JSON line ``pullkin emulator`` prints, saved to a file: its
 
 from __future__ import annotations
 
+import argparse
 import json
 import ssl
 from pathlib import Path
@@ -16,7 +17,22 @@ from typing import Any
 from pullkin.endpoints import Endpoints
 from pullkin.errors import ConfigError
 
-__all__ = ["emulator_ssl", "load_emulator_config"]
+__all__ = ["EMULATOR_API_KEY", "add_verbose", "emulator_ssl", "load_emulator_config"]
+
+#: The API key of the emulated Firebase app (``Emulator``'s default): credentials
+#: registered with it come from an emulator and mean nothing to Google.
+EMULATOR_API_KEY = "AIzaSyPullkinEmulatorLocalKey0000000000"
+
+
+def add_verbose(parser: argparse.ArgumentParser) -> None:
+    """``-v``/``-vv``, accepted after any command name (and before it)."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="more logging on stderr (-vv: debug)",
+    )
 
 
 def load_emulator_config(path: str | Path) -> tuple[Endpoints, dict[str, Any]]:

@@ -34,12 +34,22 @@ __all__ = [
     "parse_json",
     "print_json",
     "sender_arguments",
+    "sender_methods",
     "to_jsonable",
 ]
 
 
+def sender_methods(sender: type) -> list[str]:
+    """The public coroutine methods of a sender class: what ``--call`` can name."""
+    return sorted(
+        name
+        for name, member in inspect.getmembers(sender, inspect.iscoroutinefunction)
+        if not name.startswith("_") and name != "aclose"
+    )
+
+
 def add_common_arguments(
-    parser: argparse.ArgumentParser, vendor: str, fields: Sequence[str]
+    parser: argparse.ArgumentParser, vendor: str, fields: Sequence[str], sender: type
 ) -> None:
     env = ", ".join(f"PULLKIN_{vendor.upper()}_{name.upper()}" for name in fields)
     parser.add_argument(
@@ -57,12 +67,13 @@ def add_common_arguments(
     parser.add_argument(
         "--call",
         metavar="METHOD",
-        help="call any sender method by name instead (e.g. query_tags, status, cancel)",
+        help=f"call a {sender.__name__} method instead, with --params as its keyword "
+        f"arguments: {', '.join(sender_methods(sender))}",
     )
     parser.add_argument(
         "--params",
         default="{}",
-        help='keyword arguments of --call as JSON, or @FILE (default "{}")',
+        help='keyword arguments of --call as JSON: inline, a FILE or @FILE (default "{}")',
     )
 
 

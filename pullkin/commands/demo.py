@@ -37,9 +37,22 @@ __all__ = ["configure", "run"]
 _PUSHES = 3
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds to wait for all pushes (default 30)"
+        "--timeout",
+        type=_seconds,
+        default=30.0,
+        help="seconds to wait for the connection, and then for all pushes (default 30)",
     )
 
 
@@ -75,17 +88,20 @@ async def _receive_and_send(emu: Emulator, path: Path, timeout: float) -> int:
             f"FCM token {credentials.fcm.token[:18]}…"
         )
         runner = asyncio.create_task(client.run())
-        await asyncio.wait_for(client.wait_connected(), timeout)
-        _say("listening  MCS connected\n")
+        received: list[Message] = []
         try:
-            received = await asyncio.wait_for(_send_all(emu, credentials, arrived), timeout)
+            await asyncio.wait_for(client.wait_connected(), timeout)
+            _say("listening  MCS connected\n")
+            await asyncio.wait_for(_send_all(emu, credentials, arrived, received), timeout)
         except asyncio.TimeoutError:
-            received = 0
+            _say(f"\ntimed out after {timeout:g} s (--timeout)")
         finally:
             await client.stop()
             await runner
-        ok = received == _PUSHES
-        _say(f"\n{received} of {_PUSHES} pushes received; {client.stats.reconnects} reconnects.")
+        ok = len(received) == _PUSHES
+        _say(
+            f"\n{len(received)} of {_PUSHES} pushes received; {client.stats.reconnects} reconnects."
+        )
         return 0 if ok else 1
 
 
@@ -93,7 +109,8 @@ async def _send_all(
     emu: Emulator,
     credentials: AppCredentials,
     arrived: asyncio.Queue[tuple[Message, float]],
-) -> int:
+    received: list[Message],
+) -> None:
     token = credentials.fcm.token
     keys = credentials.keys
     assert keys is not None
@@ -121,9 +138,9 @@ async def _send_all(
             sent_at = time.perf_counter()
             await send()
             message, received_at = await arrived.get()
+            received.append(message)
             _say(f"→ sent     {label}")
             _say(f"← received {_describe(message)}   {1000 * (received_at - sent_at):.1f} ms")
-    return _PUSHES
 
 
 def _describe(message: Message) -> str:

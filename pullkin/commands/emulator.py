@@ -29,10 +29,21 @@ from pathlib import Path
 from typing import Any
 
 from pullkin.emulator import Emulator
+from pullkin.errors import ConfigError
 
 __all__ = ["configure", "run"]
 
 _ACCOUNT_FILE = "service-account.json"
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port (0-65535; 0 = any free one)")
+    return port
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -42,10 +53,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="address to listen on (default 127.0.0.1; non-loopback needs --allow-remote)",
     )
     parser.add_argument(
-        "--port", type=int, default=0, help="HTTPS port of every HTTP endpoint (default: any)"
+        "--port", type=_port, default=0, help="HTTPS port of every HTTP endpoint (default: any)"
     )
     parser.add_argument(
-        "--mcs-port", type=int, default=0, help="TLS port of the MCS server (default: any)"
+        "--mcs-port", type=_port, default=0, help="TLS port of the MCS server (default: any)"
     )
     parser.add_argument(
         "--state-dir",
@@ -85,15 +96,29 @@ async def _serve(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    emulator = Emulator(
-        args.host,
-        http_port=args.port,
-        mcs_port=args.mcs_port,
-        state_dir=args.state_dir,
-        allow_remote=args.allow_remote,
-    )
-    with tempfile.TemporaryDirectory(prefix="pullkin-emulator-account-") as scratch:
-        async with emulator:
+    try:
+        emulator = Emulator(
+            args.host,
+            http_port=args.port,
+            mcs_port=args.mcs_port,
+            state_dir=args.state_dir,
+            allow_remote=args.allow_remote,
+        )
+    except ConfigError as exc:  # speak of the flag, not of the keyword argument
+        raise ConfigError(str(exc).replace("allow_remote=True", "--allow-remote")) from None
+    try:
+        await emulator.start()
+    except OSError as exc:
+        await emulator.aclose()
+        ports = f"--port {args.port}, --mcs-port {args.mcs_port}"
+        print(
+            f"pullkin emulator: cannot listen on {args.host} ({ports}): {exc.strerror or exc}; "
+            "choose other ports, or 0 for any free one",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        with tempfile.TemporaryDirectory(prefix="pullkin-emulator-account-") as scratch:
             directory = args.state_dir or Path(scratch)
             account_path = directory / _ACCOUNT_FILE
             write_private_json(account_path, emulator.service_account_info)
@@ -101,4 +126,6 @@ async def _serve(args: argparse.Namespace) -> int:
             sys.stdout.write(json.dumps(config) + "\n")
             sys.stdout.flush()
             await stop.wait()
+    finally:
+        await emulator.aclose()
     return 0

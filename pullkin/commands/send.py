@@ -1,15 +1,18 @@
 """Send one push through a vendor and print the result as JSON.
 
-  pullkin send fcm --token TOKEN --title Hi --data k=v
-  pullkin send webpush --subscription sub.json --data '{"hello": "world"}'
-  pullkin send azure --format fcmv1 --payload '{"message": {...}}' --tags 'sports'
+examples:
+  pullkin send fcm --emulator emu.json --token TOKEN --title Hi --data k=v
+  pullkin send webpush --emulator emu.json --subscription creds.json --data hello
+  pullkin send webpush --subscription sub.json --vapid-key vapid.pem --subject mailto:me@x.org
+  pullkin send azure --format fcmv1 --payload '{"message": {...}}' --tags sports
 
-Each vendor is a module ``pullkin.commands.send_<vendor>`` (``configure(parser)``,
-``run(args) -> int``) listed in ``SENDERS``.  Credentials come from files or
-environment variables, never from the command line (they would show in ``ps``);
-``--emulator CONFIG.json`` (the JSON line ``pullkin emulator`` prints, saved to a
-file) targets a running emulator instead.  A missing, unreadable or rejected
-credential, or a message refused before sending, is a one-line error with exit code 2.
+Run `pullkin send VENDOR --help` for a vendor's options.  Credentials come from files
+or environment variables, never from the command line (they would show in `ps`);
+--emulator CONFIG.json (the JSON line `pullkin emulator` prints, saved to a file)
+targets a running emulator instead.  Options that take JSON accept it inline, as a
+file name, or as @FILE.  A missing or rejected credential, or a message refused
+before sending, is a one-line error with exit code 2; a send the vendor refused
+exits 1.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pullkin.commands._common import add_verbose
 from pullkin.errors import ConfigError, InvalidArgumentError, UnauthenticatedError
 
 __all__ = ["SENDERS", "configure", "json_argument", "read_text", "run"]
@@ -38,6 +42,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
             description=module.__doc__,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        add_verbose(vendor)
         module.configure(vendor)
         vendor.set_defaults(_send=module.run)
 
@@ -66,9 +71,16 @@ def read_text(path: Path | str, what: str) -> str:
 
 
 def json_argument(value: str, what: str) -> Any:
-    """JSON given inline, or ``@FILE`` to read it from a file."""
-    text = read_text(value[1:], what) if value.startswith("@") else value
+    """JSON given inline, or read from a file: ``@FILE``, or just a file's name."""
+    if value.startswith("@"):
+        text = read_text(value[1:], what)
+    elif value.lstrip()[:1] not in ("{", "[", '"') and Path(value).is_file():
+        text = read_text(value, what)
+    else:
+        text = value
     try:
         return json.loads(text)
     except ValueError:
-        raise ConfigError(f"{what} is not valid JSON") from None
+        if text is value:
+            raise ConfigError(f"{what} is neither valid JSON nor an existing file") from None
+        raise ConfigError(f"{what}: {value.lstrip('@')} does not hold valid JSON") from None

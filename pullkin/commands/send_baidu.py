@@ -33,7 +33,7 @@ _OPTIONAL = ("base_url", "device_type")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_common_arguments(parser, "baidu", _FIELDS)
+    add_common_arguments(parser, "baidu", _FIELDS, BaiduSender)
     target = parser.add_argument_group("target (one of)").add_mutually_exclusive_group()
     target.add_argument("--channel-id", help="one device (push_single_device)")
     target.add_argument("--channel-ids", help="comma-separated devices (push_batch_device)")

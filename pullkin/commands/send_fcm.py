@@ -111,6 +111,12 @@ def _message(args: argparse.Namespace) -> Any:
     base["notification"] = note or None
     targets = {k: base[k] for k in _TARGETS if k in base}
     targets.update({k: getattr(args, k) for k in _TARGETS if getattr(args, k) is not None})
+    if len(targets) != 1:
+        given = f" (got {', '.join(targets)})" if targets else ""
+        raise ConfigError(
+            f"give exactly one target: --token, --topic or --condition{given} "
+            '(or "token", "topic" or "condition" in --message)'
+        )
     parts = {
         key: _build(_PARTS[key], value, key)
         for key, value in base.items()

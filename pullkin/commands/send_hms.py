@@ -39,7 +39,7 @@ _OPTIONAL = ("push_app_id", "token_url", "api_url")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_common_arguments(parser, "hms", _FIELDS)
+    add_common_arguments(parser, "hms", _FIELDS, HmsSender)
     target = parser.add_argument_group("target (one of)")
     target.add_argument("--token", action="append", default=[], help="device token (repeat)")
     target.add_argument("--topic", help="send to the subscribers of a topic")
@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def build_message(args: argparse.Namespace) -> Message:
+    if sum(bool(target) for target in (args.token, args.topic, args.condition)) != 1:
+        raise ConfigError("give exactly one target: --token (repeatable), --topic or --condition")
     notification = None
     android = AndroidConfig(ttl=args.ttl, urgency=args.urgency)
     if args.title or args.body or args.image:

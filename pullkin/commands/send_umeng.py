@@ -44,7 +44,7 @@ _TYPES = ("unicast", "listcast", "broadcast", "groupcast", "customizedcast", "fi
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_common_arguments(parser, "umeng", _FIELDS)
+    add_common_arguments(parser, "umeng", _FIELDS, UmengSender)
     target = parser.add_argument_group("target")
     target.add_argument("--type", choices=_TYPES, help="cast type (default: from --token)")
     target.add_argument("--token", action="append", default=[], help="device token (repeat)")
