@@ -262,10 +262,12 @@ class Pullkin(PullkinCore):
                 f"{name} {getattr(stored.config, name)!r} -> {getattr(config, name)!r}"
                 for name in differ
             )
+            where = getattr(self.store, "path", None) or type(self.store).__name__
             raise ConfigError(
-                f"{self.store.path} already holds credentials of sender id {config.sender_id} "
-                f"registered for another app ({changes}): use another credentials file, or "
-                f"remove the old registration first (store.remove({config.sender_id!r}))"
+                f"{where} already holds credentials of sender id {config.sender_id} "
+                f"registered for another app ({changes}): use another credentials file or "
+                f"store, or remove the old registration first (await "
+                f"store.remove_app({config.sender_id!r}))"
             )
         return stored if stored.config == config else stored.replace(config=config)
 
