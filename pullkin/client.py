@@ -5,8 +5,11 @@ incoming message is routed to its app by ``subtype`` (web) or ``category`` (Andr
 app).  Each app has a queue and ``concurrency`` workers (1 by default, which keeps
 the app's messages in order).  A worker decrypts and parses the message, runs every
 matching handler — async ones on the event loop, sync ones in a worker thread so
-they never stall heartbeats — and then tells the session the message is done, which
-lets it be saved and acknowledged.  A failing handler is logged with the message id
+they never stall heartbeats — and then tells the session the message is done.  One
+committer per client makes handled ids durable in the store, a batch per
+transaction (group commit: whatever finished while the previous commit was being
+written goes into the next), and then has their copies acknowledged (``_ledger``
+has the state machine).  A failing handler is logged with the message id
 and does not stop anything; an undecryptable message is reported to ``on_error`` and
 acknowledged so it is not redelivered forever.
 """
@@ -25,6 +28,7 @@ from typing import Any, TypeVar
 
 import anyio
 
+from pullkin._commit import GroupCommit
 from pullkin._ledger import IdLedger
 from pullkin.core import PullkinCore
 from pullkin.dispatch import Filter, Handler, Route, Router, accept_all
@@ -35,7 +39,7 @@ from pullkin.models import AppCredentials, FirebaseConfig, Message
 from pullkin.payload import build_messages
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 from pullkin.receiver import Device, DeviceSession, SessionConfig, SessionState, SessionStats
-from pullkin.store import CredentialStore, IdChanges, Store
+from pullkin.store import CredentialStore, Store, StoredIds
 
 __all__ = ["ErrorHandler", "Pullkin"]
 
@@ -60,7 +64,7 @@ _STATE_ORDER = (
 class _App:
     key: str
     credentials: AppCredentials
-    ledger: IdLedger
+    ledger: IdLedger[Any]
     queue: asyncio.Queue[tuple[DeviceSession, list[ev.DataMessage]]] = field(
         default_factory=asyncio.Queue
     )
@@ -107,11 +111,11 @@ class _DeviceHooks:
             for message in messages:
                 app.queue.put_nowait((session, [message]))
 
-    def ledgers(self) -> list[IdLedger]:
+    def ledgers(self) -> list[IdLedger[Any]]:
         return [app.ledger for app in self.apps()]
 
-    async def persist(self) -> None:
-        await self._client._persist()
+    def handled(self) -> None:
+        self._client._commits.soon()
 
     async def reauthenticate(self, error: LoginError) -> Device:
         device = await self._client._reauthenticate(self.android_id, error)
@@ -157,7 +161,7 @@ class Pullkin(PullkinCore):
         self._apps_version = 0  # bumped whenever an app is added, removed or re-registered
         self._sessions: dict[int, tuple[DeviceSession, asyncio.Task[None]]] = {}
         self._listeners: list[tuple[str | None, asyncio.Queue[Message]]] = []
-        self._persist_lock = asyncio.Lock()
+        self._commits = GroupCommit(store, self._apps.values)
         self._stopped = asyncio.Event()
         self._background: set[asyncio.Future[Any]] = set()
 
@@ -210,20 +214,27 @@ class Pullkin(PullkinCore):
         sender_id = str(sender_id)
         store = self.store
         stored = await store.load_ids(sender_id) if store else None
-        ledger = IdLedger(self.window, *((stored.handled, stored.unconfirmed) if stored else ()))
+        previous = self._apps.get(sender_id)
+        if previous is not None:
+            self._stop_workers(previous)
+            await self._persist()  # what it handled is durable before its ledger goes
+            if store is None:
+                stored = StoredIds(previous.ledger.handled(), previous.ledger.unconfirmed())
+        ledger: IdLedger[Any] = IdLedger(
+            self.window, *((stored.handled, stored.unconfirmed) if stored else ())
+        )
         for pid in persistent_ids or ():  # the caller's "already handled": recorded too
             if not ledger.seen(pid):
                 ledger.finish(pid)
         app = _App(sender_id, credentials, ledger)
-        previous = self._apps.get(sender_id)
-        if previous is not None:
-            self._stop_workers(previous)
         self._apps[sender_id] = app
         self._apps_version += 1
         if store is not None and await store.get_credentials(sender_id) != credentials:
             await store.put_credentials(sender_id, credentials)
         if self._sessions:
             self._start_app(app)
+        if ledger.dirty:
+            self._commits.soon()
 
     async def add_stored_apps(self) -> list[str]:
         """Add every app the store holds (e.g. registered by ``pullkin register``);
@@ -310,15 +321,21 @@ class Pullkin(PullkinCore):
             if not any(a.android_id == app.android_id for a in self._apps.values()):
                 await self._stop_session(app.android_id)
             return
-        for android_id in list(self._sessions):
-            await self._stop_session(android_id)
-        for app in self._apps.values():
-            self._stop_workers(app)
-        self._stopped.set()
-        await self._persist()
-        # Seed-style code stops without ``async with``: leave no open HTTP session
-        # behind (it is opened again if this client registers or refreshes later).
-        await self._http.aclose()
+        try:
+            for android_id in list(self._sessions):
+                await self._stop_session(android_id)
+            workers = [worker for app in self._apps.values() for worker in app.workers]
+            for app in self._apps.values():
+                self._stop_workers(app)
+            if workers:  # cancelled mid-handler: unmarked (a plain handler's thread may linger)
+                await asyncio.wait(workers, timeout=self.session_config.stop_timeout)
+            await self._persist()  # everything handled is durable when stop() returns
+        finally:
+            await self._commits.stop()
+            self._stopped.set()
+            # Seed-style code stops without ``async with``: leave no open HTTP session
+            # behind (it is opened again if this client registers or refreshes later).
+            await self._http.aclose()
 
     async def wait_connected(self) -> None:
         """Start receiving if needed and return once every session is logged in (a test
@@ -331,6 +348,7 @@ class Pullkin(PullkinCore):
         if not self._apps:
             raise ConfigError("no app to receive for: call add_app() or register_app() first")
         self._stopped.clear()
+        self._commits.start()
         wanted = None if sender_ids is None else {str(s) for s in sender_ids}
         for app in self._apps.values():
             if (wanted is None or app.key in wanted) and not app.workers:
@@ -377,9 +395,14 @@ class Pullkin(PullkinCore):
                 await task
 
     def _stop_workers(self, app: _App) -> None:
+        """Cancel *app*'s workers.  What they had not finished is not handled: it is
+        forgotten (queue and ledger) and comes back from the server."""
         for worker in app.workers:
             worker.cancel()
         app.workers = []
+        while not app.queue.empty():
+            app.queue.get_nowait()
+        app.ledger.abandon()
 
     # --- handling ------------------------------------------------------------------------------
 
@@ -392,10 +415,9 @@ class Pullkin(PullkinCore):
                     [event.stanza for event in batch], app.credentials.keys, sender_id=app.key
                 )
                 for event, message in zip(batch, built, strict=True):
-                    try:
-                        await self._handle(session, app, event.stanza, message)
-                    finally:
-                        session.message_done(app, event)
+                    # Cancelled (stop) means not handled: never marked, so it comes back.
+                    await self._handle(session, app, event.stanza, message)
+                    session.message_done(app, event)
 
     async def _handle(
         self,
@@ -448,22 +470,8 @@ class Pullkin(PullkinCore):
     # --- persistence and re-registration -------------------------------------------------------
 
     async def _persist(self) -> None:
-        store = self.store
-        if store is None:
-            for app in self._apps.values():
-                app.ledger.take_changes()
-            return
-        async with self._persist_lock:
-            taken = [(app, *app.ledger.take_changes()) for app in self._apps.values()]
-            changes = [IdChanges(app.key, h, c) for app, h, c in taken if h or c]
-            if not changes:
-                return
-            try:
-                await store.record_ids(changes)
-            except BaseException:
-                for app, handled, confirmed in taken:
-                    app.ledger.restore_changes(handled, confirmed)
-                raise
+        """Make every handled id durable now (and acknowledge what that allows)."""
+        await self._commits.commit()
 
     async def _reauthenticate(self, android_id: int, error: LoginError) -> Device:
         """After a refused MCS login: check in again; if the device is dead, register

@@ -5,17 +5,18 @@ log in with the persistent ids the server has not confirmed, then run three task
 over one connection — the reader (read a whole chunk, drain every event the codec
 has, answer pings, hand data messages to the client), the heartbeat (ping after
 ``heartbeat_interval`` of silence; no packet within ``heartbeat_timeout`` of the
-ping means a half-open link: reconnect) and the acker (when handlers finish: save
-the ledgers, then acknowledge with one StreamAck per batch).  Any failure ends the
+ping means a half-open link: reconnect) and the acker (when messages become durable:
+one StreamAck per batch).  Any failure ends the
 connection; the loop backs off (Chrome's policy: ×2, up to 33 % jitter, reset once a
 session outlives the 10 s flapping window) and connects again — forever, until
 ``stop()`` or a permanent credential error.  A refused login triggers
 ``hooks.reauthenticate`` (re-check-in, re-register) before the next attempt.
 
-Delivery: a data message is routed to its app, dropped (but acknowledged) if its
-persistent id was handled before, else marked in progress and handed to the client.
-The client calls ``message_done`` after the handlers return; only then, and after
-the ledger is saved, does the acknowledgement go out.
+Delivery (the state machine: ``_ledger``): each copy of a data message (its link and
+stream index) goes to its app's ledger — dispatched if new, parked while its id is in
+progress, acknowledged at once if durable.  Parked copies are acknowledged (the
+copy's link may pass it) once the client's group commit made the id durable; a dead
+link's copies never are: the server redelivers them, or the next login lists them.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Protocol
 import anyio
 
 from pullkin._backoff import ChromeBackoff
-from pullkin._ledger import IdLedger
+from pullkin._ledger import IdLedger, Verdict
 from pullkin.endpoints import Endpoints
 from pullkin.errors import LoginError, ProtocolError, PullkinError, TransportError
 from pullkin.mcs import events as ev
@@ -96,7 +97,7 @@ class AppRoute(Protocol):
     """What the session needs of a registered app."""
 
     key: str
-    ledger: IdLedger
+    ledger: IdLedger[_Copy]
 
 
 class SessionHooks(Protocol):
@@ -108,9 +109,10 @@ class SessionHooks(Protocol):
         self, session: DeviceSession, app: AppRoute, messages: list[ev.DataMessage]
     ) -> None: ...
 
-    def ledgers(self) -> Sequence[IdLedger]: ...
+    def ledgers(self) -> Sequence[IdLedger[_Copy]]: ...
 
-    async def persist(self) -> None: ...
+    def handled(self) -> None:
+        """An id was marked handled: commit soon, then acknowledge its copies."""
 
     async def reauthenticate(self, error: LoginError) -> Device: ...
 
@@ -148,15 +150,15 @@ class _ErrorLog:
 class _Link:
     """One connection: the stream, its codec, and a write lock keeping encode order."""
 
-    def __init__(self, stream: Stream) -> None:
+    def __init__(self, stream: Stream, wake_acker: Callable[[], None]) -> None:
         self.stream = stream
         self.conn = McsConnection(Role.CLIENT)
         self.lock = anyio.Lock()
-        self.in_flight = 0
-        # messages handed to the client, by identity (stream indexes restart per link)
-        self.delivered: dict[int, ev.DataMessage] = {}
+        self.in_flight = 0  # data messages received and not acknowledgeable yet
+        self.wake_acker = wake_acker
+        # copies of messages without a persistent id, by message identity
+        self.unkeyed: dict[int, _Copy] = {}
         self.batches: dict[str, tuple[AppRoute, list[ev.DataMessage]]] = {}
-        self.finished: list[ev.DataMessage] = []
         self.failure: Exception | None = None
 
     async def write(self, events: Sequence[ev.Event]) -> None:
@@ -164,6 +166,23 @@ class _Link:
             if self.conn.state is not State.OPEN and not isinstance(events[0], ev.LoginRequest):
                 raise _ConnectionLost(f"connection is {self.conn.state.value}")
             await self.stream.send(b"".join(self.conn.send(event) for event in events))
+
+
+class _Copy:
+    """One copy of a data message: where it arrived.  Acknowledged once its id is
+    durable (or at once, for a copy of a durable id)."""
+
+    __slots__ = ("index", "link")
+
+    def __init__(self, link: _Link, index: int) -> None:
+        self.link = link
+        self.index = index
+
+    def acknowledge(self) -> None:
+        link = self.link
+        link.conn.message_done(self.index)  # a dead link's codec just forgets it
+        link.in_flight -= 1
+        link.wake_acker()
 
 
 class DeviceSession:
@@ -250,7 +269,7 @@ class DeviceSession:
             self.hooks.report(exc, None)
             self._stop.set()
             raise
-        await self._session(_Link(stream))
+        await self._session(_Link(stream, self._wake_acker))
 
     async def _session(self, link: _Link) -> None:
         logged_in_at: float | None = None
@@ -377,39 +396,46 @@ class DeviceSession:
         self.stats.received += 1
         app = self.hooks.route(stanza)
         pid = stanza.persistent_id
+        copy = _Copy(link, message.stream_index)
+        link.in_flight += 1
         if app is None:
             self.hooks.report(
                 PullkinError(f"no registered app for message {pid or '?'}"), stanza
             )  # acknowledged anyway: it would come back forever
-        elif pid and app.ledger.seen(pid):
-            self.stats.duplicates += 1
-        else:
-            if pid:
-                app.ledger.start(pid)
-            link.in_flight += 1
-            link.delivered[id(message)] = message
-            batch = link.batches.get(app.key)
-            if batch is None:
-                link.batches[app.key] = (app, [message])
-            else:
-                batch[1].append(message)
+            copy.acknowledge()
             return None
-        link.finished.append(message)
-        link.in_flight += 1
-        self._done.set()
+        if not pid:
+            link.unkeyed[id(message)] = copy
+        else:
+            verdict = app.ledger.receive(pid, copy)
+            if verdict is not Verdict.DISPATCH:
+                self.stats.duplicates += 1
+                if verdict is Verdict.ACKNOWLEDGE:
+                    copy.acknowledge()
+                return None  # WAIT: acknowledged when the original is durable
+        batch = link.batches.get(app.key)
+        if batch is None:
+            link.batches[app.key] = (app, [message])
+        else:
+            batch[1].append(message)
         return None
 
     def message_done(self, app: AppRoute, message: ev.DataMessage) -> None:
-        """Handlers of *message* returned (or failed): it may be acknowledged."""
+        """Handlers of *message* returned (or failed): it becomes durable with the
+        next group commit, and then it is acknowledged."""
         pid = message.stanza.persistent_id
         if pid:
             app.ledger.finish(pid)
+            self.hooks.handled()
+            return
+        # No id to make durable (nothing to de-duplicate by): acknowledge on its link.
         link = self._link
-        # A message of an earlier connection is not acknowledged on this one: the
-        # server redelivers it and the ledger then drops it as a duplicate.
-        if link is not None and link.delivered.pop(id(message), None) is not None:
-            link.finished.append(message)
-            self._done.set()
+        copy = link.unkeyed.pop(id(message), None) if link is not None else None
+        if copy is not None:
+            copy.acknowledge()
+
+    def _wake_acker(self) -> None:
+        self._done.set()
 
     def _confirm(self, persistent_ids: list[str]) -> None:
         if persistent_ids:
@@ -456,12 +482,7 @@ class DeviceSession:
             await self._fail(link, exc)
 
     async def _flush_acks(self, link: _Link) -> None:
-        finished, link.finished = link.finished, []
-        if any(ledger.dirty for ledger in self.hooks.ledgers()):
-            await self.hooks.persist()
-        for message in finished:
-            link.conn.message_done(message.stream_index)
-        link.in_flight -= len(finished)
+        """One StreamAck when Chrome's rule wants one, or when nothing is in flight."""
         conn = link.conn
         if conn.ack_due or (conn.has_unacked and link.in_flight <= 0):
             await link.write([ev.StreamAck()])
@@ -470,10 +491,9 @@ class DeviceSession:
         await self._stop.wait()
         try:
             with anyio.move_on_after(self.config.stop_timeout):
-                while link.in_flight > 0 or link.finished:
-                    await self._flush_acks(link)
-                    if link.in_flight > 0:
-                        await anyio.sleep(0.01)
+                while link.in_flight > 0:  # the handlers finish, the commit acknowledges
+                    await self._done.wait()
+                await self._flush_acks(link)
         except Exception as exc:  # noqa: BLE001 - stopping anyway; logged by the reader
             await self._fail(link, exc)
         await self._fail(link, _ConnectionLost("stopped"))
