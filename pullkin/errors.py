@@ -33,6 +33,8 @@ __all__ = [
     "RegistrationError",
     "RemoteProtocolError",
     "SendError",
+    "SinkError",
+    "StoreError",
     "TransportError",
     "TransportTimeout",
     "UnauthenticatedError",
@@ -149,6 +151,21 @@ class LoginError(RegistrationError):
 
 class DecryptionError(PullkinError):
     """A push payload could not be decrypted: bad headers, keys or ciphertext."""
+
+
+# --- sinks and stores ---------------------------------------------------------------
+
+
+class SinkError(PullkinError):
+    """A sink (Redis Streams, NATS JetStream, webhook) did not confirm a message.
+
+    Raised inside a sink's retry loop and logged; the message is retried, never dropped,
+    and is acknowledged to FCM only once the sink confirms it.
+    """
+
+
+class StoreError(PullkinError):
+    """A fleet store (PostgreSQL) is unreachable or refused an operation."""
 
 
 # --- sending ----------------------------------------------------------------------
