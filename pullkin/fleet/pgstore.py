@@ -1,0 +1,305 @@
+"""``PgStore``: the ``store.Store`` interface with PostgreSQL as its home (asyncpg).
+
+Every method is one round trip or one transaction on a small connection pool.
+``record_ids`` — the group commit — is one transaction whatever the number of apps:
+one ``INSERT … SELECT FROM unnest(…)`` for the handled ids of every app (an id seen
+again takes a new ``seq`` and becomes unconfirmed), one ``UPDATE`` for the confirmed
+ones, and a ``DELETE`` of the oldest rows of each app that went past the window
+(counted in memory, so no app is scanned to trim it).  PostgreSQL's commit is durable
+when it returns (``synchronous_commit`` on, its default).
+
+App keys: ``Pullkin`` keys apps by sender id; a fleet receives for many devices of
+the same sender id, so it keys each app ``<sender id>/<android id>``
+(``app_key()``); ``apps.sender_id`` keeps the sender id either way.  Credentials are
+sealed with the fleet key when one is given (``fleet._secrets``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from pullkin.errors import ConfigError, StoreError
+from pullkin.fleet._secrets import FleetKey, seal, unseal
+from pullkin.fleet.schema import check_schema_name, migrate
+from pullkin.models import AppCredentials
+from pullkin.store import IdChanges, StoredIds
+
+__all__ = ["PgStore", "app_key", "asyncpg_module"]
+
+log = logging.getLogger(__name__)
+
+
+def asyncpg_module() -> Any:
+    try:
+        import asyncpg
+    except ImportError:
+        raise ConfigError(
+            "the PostgreSQL store needs asyncpg: pip install 'pullkin[fleet]'"
+        ) from None
+    return asyncpg
+
+
+def app_key(sender_id: str, android_id: int) -> str:
+    """The fleet's key of the app of *sender_id* on device *android_id*."""
+    return f"{sender_id}/{android_id}"
+
+
+def split_dsn(url: str) -> tuple[str, str]:
+    """``(dsn, schema)`` from a store URL: ``?schema=NAME`` is ours, not libpq's."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(f"a fleet store URL starts with postgresql://, got {parts.scheme}://")
+    query = parse_qsl(parts.query)
+    schema = next((v for k, v in query if k == "schema"), "pullkin")
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return parts._replace(query=rest).geturl(), check_schema_name(schema)
+
+
+class PgStore:
+    """A ``Store`` in PostgreSQL; see the module docstring.  Use :meth:`open`."""
+
+    def __init__(
+        self,
+        pool: Any,
+        schema: str,
+        *,
+        window: int = 10_000,
+        key: FleetKey | None = None,
+        dsn: str | None = None,
+    ) -> None:
+        if window < 1:
+            raise ConfigError("the handled-id window must hold at least one id")
+        self.pool = pool
+        self.schema = check_schema_name(schema)
+        self.key = key
+        self.dsn = dsn
+        self._window = window
+        self._counts: dict[str, int] = {}  # rows of handled_ids per app, where known
+        self._cache: dict[str, AppCredentials] = {}
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        window: int = 10_000,
+        key: FleetKey | None = None,
+        min_size: int = 1,
+        max_size: int = 4,
+    ) -> PgStore:
+        """Connect to *url* (``postgresql://…[?schema=NAME]``), create or migrate the
+        schema, and return the store."""
+        asyncpg = asyncpg_module()
+        dsn, schema = split_dsn(url)
+        try:
+            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StoreError(f"cannot connect to PostgreSQL: {exc}") from None
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn, schema)
+        except BaseException:
+            await pool.close()
+            raise
+        return cls(pool, schema, window=window, key=key, dsn=dsn)
+
+    @property
+    def window(self) -> int:
+        return self._window
+
+    async def aclose(self) -> None:
+        await self.pool.close()
+
+    async def connect(self) -> Any:
+        """A connection of its own (not from the pool), e.g. to LISTEN on."""
+        return await asyncpg_module().connect(self.dsn)
+
+    def __repr__(self) -> str:
+        return f"<PgStore schema={self.schema} window={self._window}>"
+
+    # --- credentials ---------------------------------------------------------------------
+
+    async def get_credentials(self, sender_id: str) -> AppCredentials | None:
+        cached = self._cache.get(sender_id)
+        if cached is not None:
+            return cached
+        row = await self.pool.fetchrow(
+            f"SELECT key_id, nonce, data FROM {self.schema}.credentials WHERE app_key = $1",
+            sender_id,
+        )
+        return None if row is None else self._open_row(sender_id, row)
+
+    async def put_credentials(self, sender_id: str, credentials: AppCredentials) -> None:
+        s = self.schema
+        android_id = credentials.gcm.android_id
+        sealed = seal(self.key, sender_id, json.dumps(credentials.to_dict()).encode())
+        async with self.pool.acquire() as conn, conn.transaction():
+            old = await conn.fetchval(
+                f"SELECT android_id FROM {s}.apps WHERE app_key = $1", sender_id
+            )
+            await conn.execute(
+                f"""INSERT INTO {s}.apps (app_key, android_id, sender_id) VALUES ($1, $2, $3)
+                    ON CONFLICT (app_key) DO UPDATE SET android_id = $2""",
+                sender_id, android_id, sender_id.partition("/")[0],
+            )  # fmt: skip
+            await conn.execute(
+                f"""INSERT INTO {s}.credentials (app_key, key_id, nonce, data)
+                    VALUES ($1, $2, $3, $4) ON CONFLICT (app_key) DO UPDATE
+                    SET key_id = $2, nonce = $3, data = $4, updated_at = now()""",
+                sender_id, *sealed,
+            )  # fmt: skip
+            await conn.execute(
+                f"INSERT INTO {s}.leases (android_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                android_id,
+            )
+            if old is not None and old != android_id:
+                await self._drop_lease_if_unused(conn, old)
+        self._cache[sender_id] = credentials
+
+    async def remove_app(self, sender_id: str) -> None:
+        s = self.schema
+        async with self.pool.acquire() as conn, conn.transaction():
+            android_id = await conn.fetchval(
+                f"DELETE FROM {s}.apps WHERE app_key = $1 RETURNING android_id", sender_id
+            )
+            if android_id is not None:
+                await self._drop_lease_if_unused(conn, android_id)
+        self._cache.pop(sender_id, None)
+        self._counts.pop(sender_id, None)
+
+    async def _drop_lease_if_unused(self, conn: Any, android_id: int) -> None:
+        s = self.schema
+        await conn.execute(
+            f"""DELETE FROM {s}.leases WHERE android_id = $1
+                AND NOT EXISTS (SELECT 1 FROM {s}.apps WHERE android_id = $1)""",
+            android_id,
+        )
+
+    async def sender_ids(self) -> list[str]:
+        rows = await self.pool.fetch(f"SELECT app_key FROM {self.schema}.apps ORDER BY app_key")
+        return [row[0] for row in rows]
+
+    async def apps_of(
+        self, android_ids: Sequence[int]
+    ) -> dict[int, list[tuple[str, AppCredentials]]]:
+        """The apps (key, credentials) of each device in *android_ids*, in one query."""
+        rows = await self.pool.fetch(
+            f"""SELECT a.android_id, a.app_key, c.key_id, c.nonce, c.data
+                FROM {self.schema}.apps a JOIN {self.schema}.credentials c USING (app_key)
+                WHERE a.android_id = ANY($1::bigint[]) ORDER BY a.android_id, a.app_key""",
+            list(android_ids),
+        )
+        found: dict[int, list[tuple[str, AppCredentials]]] = {}
+        for row in rows:
+            credentials = self._open_row(row["app_key"], row)
+            found.setdefault(row["android_id"], []).append((row["app_key"], credentials))
+        return found
+
+    def _open_row(self, key: str, row: Any) -> AppCredentials:
+        plaintext = unseal(self.key, key, row["key_id"], row["nonce"], row["data"])
+        try:
+            credentials = AppCredentials.from_dict(json.loads(plaintext))
+        except (ValueError, ConfigError) as exc:
+            raise ConfigError(
+                f"the stored credentials of app {key!r} are unreadable: {exc}"
+            ) from None
+        self._cache[key] = credentials
+        return credentials
+
+    def forget_cached(self, keys: Iterable[str]) -> None:
+        """Drop what this process remembers of *keys* (another worker owns them now)."""
+        for key in keys:
+            self._cache.pop(key, None)
+            self._counts.pop(key, None)
+
+    # --- the handled-id window ------------------------------------------------------------
+
+    async def load_ids(self, sender_id: str) -> StoredIds:
+        rows = await self.pool.fetch(
+            f"""SELECT persistent_id, unconfirmed FROM {self.schema}.handled_ids
+                WHERE app_key = $1 ORDER BY seq DESC LIMIT $2""",
+            sender_id, self._window,
+        )  # fmt: skip
+        rows.reverse()
+        self._counts[sender_id] = len(rows)
+        handled = [row[0] for row in rows]
+        return StoredIds(handled, [row[0] for row in rows if row[1]])
+
+    async def record_ids(self, changes: Sequence[IdChanges]) -> None:
+        keys, pids = _flatten(changes)
+        confirmed = [(c.sender_id, pid) for c in changes for pid in c.confirmed]
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                counts = await self._known_counts(conn, {c.sender_id for c in changes if c.handled})
+                if pids:
+                    await self._append(conn, keys, pids, counts)
+                if confirmed:
+                    await self._confirm(conn, confirmed)
+                await self._trim(conn, counts)
+        except asyncpg_module().PostgresError as exc:
+            raise StoreError(f"PostgreSQL refused the handled ids: {exc}") from exc
+        self._counts.update(counts)
+
+    async def _known_counts(self, conn: Any, keys: set[str]) -> dict[str, int]:
+        counts = {key: self._counts[key] for key in keys if key in self._counts}
+        unknown = [key for key in keys if key not in counts]
+        if unknown:
+            rows = await conn.fetch(
+                f"""SELECT k, (SELECT count(*) FROM {self.schema}.handled_ids WHERE app_key = k)
+                    FROM unnest($1::text[]) AS k""",
+                unknown,
+            )
+            counts.update({row[0]: row[1] for row in rows})
+        return counts
+
+    async def _append(
+        self, conn: Any, keys: list[str], pids: list[str], counts: dict[str, int]
+    ) -> None:
+        s = self.schema
+        rows = await conn.fetch(
+            f"""INSERT INTO {s}.handled_ids AS h (app_key, persistent_id)
+                SELECT k, p FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(k, p, n)
+                ORDER BY n
+                ON CONFLICT (app_key, persistent_id)
+                DO UPDATE SET seq = nextval('{s}.handled_seq'), unconfirmed = true
+                RETURNING h.app_key, (xmax = 0) AS fresh""",
+            keys, pids,
+        )  # fmt: skip
+        for row in rows:
+            if row["fresh"]:
+                counts[row["app_key"]] = counts.get(row["app_key"], 0) + 1
+
+    async def _confirm(self, conn: Any, confirmed: list[tuple[str, str]]) -> None:
+        await conn.execute(
+            f"""UPDATE {self.schema}.handled_ids AS h SET unconfirmed = false
+                FROM unnest($1::text[], $2::text[]) AS t(k, p)
+                WHERE h.app_key = t.k AND h.persistent_id = t.p AND h.unconfirmed""",
+            [k for k, _ in confirmed], [p for _, p in confirmed],
+        )  # fmt: skip
+
+    async def _trim(self, conn: Any, counts: dict[str, int]) -> None:
+        s = self.schema
+        for key, count in counts.items():
+            if count > self._window:
+                await conn.execute(
+                    f"""DELETE FROM {s}.handled_ids WHERE ctid IN (
+                        SELECT ctid FROM {s}.handled_ids WHERE app_key = $1
+                        ORDER BY seq LIMIT $2)""",
+                    key, count - self._window,
+                )  # fmt: skip
+                counts[key] = self._window
+
+
+def _flatten(changes: Sequence[IdChanges]) -> tuple[list[str], list[str]]:
+    """Handled ids of every app as two parallel lists, each id once (its last
+    occurrence wins, as a repeated id counts as the newest)."""
+    order: dict[tuple[str, str], None] = {}
+    for change in changes:
+        for pid in change.handled:
+            order.pop((change.sender_id, pid), None)
+            order[(change.sender_id, pid)] = None
+    return [k for k, _ in order], [p for _, p in order]
