@@ -1,4 +1,5 @@
-"""The ``pullkin`` command: ``demo``, ``emulator``, ``register``, ``listen``, ``send``.
+"""The ``pullkin`` command: ``demo``, ``emulator``, ``register``, ``listen``, ``send``,
+``fleet``.
 
 Each sub-command lives in ``pullkin.commands.<name>`` with ``configure(parser)`` and
 ``run(args) -> int``; only the chosen command's module is imported, so
@@ -28,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "listen": "receive pushes and print each as one JSON line",
     "emulator": "run the local FCM emulator",
     "send": "send a push through FCM, Web Push, Azure, HMS, Baidu or Umeng",
+    "fleet": "run receivers for many devices on PostgreSQL, messages into a sink",
 }
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
