@@ -7,11 +7,12 @@ and every lease it still owns (the rows returned are what it owns: a lease taken
 meanwhile is simply missing, and the worker stops that device at once), and learns
 how many workers are live and how many devices exist.
 
-Even spread: each worker aims at ``ceil(devices / live workers)``.  Below it, it takes
-free or expired leases (``FOR UPDATE SKIP LOCKED``: concurrent takers never collide,
-the condition is re-checked on the locked row); above it — a worker joined — it
-stops the excess devices (their handled ids durable, their acks sent) and only then
-frees their rows.  Joining, leaving and freeing ``NOTIFY`` the others, so shares move
+Even spread (``Round.plan``): every live worker ends holding between floor and ceil
+of devices / live workers.  Below that it takes free or expired leases (``FOR UPDATE
+SKIP LOCKED``: concurrent takers never collide, the condition is re-checked on the
+locked row); above it — or above the floor while a worker that just joined is below
+it — it stops the excess devices (their handled ids durable, their acks sent) and only
+then frees their rows.  Joining, leaving and freeing ``NOTIFY`` the others, so shares move
 at once instead of at the next round; otherwise a round runs every ``ttl / 3``, and
 also just after the earliest foreign lease expires, so a dead worker's devices are
 taken over when its TTL runs out, not a round later.
@@ -36,7 +37,7 @@ __all__ = ["Leases", "Round", "fair_share"]
 
 
 def fair_share(devices: int, workers: int) -> int:
-    """How many devices one of *workers* live workers should hold."""
+    """The most devices one of *workers* live workers should hold."""
     return math.ceil(devices / max(workers, 1))
 
 
@@ -45,13 +46,32 @@ class Round:
     """What one renewal learnt."""
 
     held: frozenset[int]  # the devices this worker still owns
-    live_workers: int
+    loads: tuple[int, ...]  # how many devices each live worker holds (this one included)
     devices: int
     next_expiry: float | None  # seconds until the earliest foreign lease expires
 
     @property
+    def live_workers(self) -> int:
+        return max(len(self.loads), 1)
+
+    @property
     def share(self) -> int:
         return fair_share(self.devices, self.live_workers)
+
+    def plan(self) -> tuple[int, int]:
+        """``(take, give)``: how many leases to acquire and to free so that every live
+        worker ends between ``floor`` and ``ceil`` of devices / workers.  A worker
+        below the floor (one that just joined) makes the others give down to it."""
+        mine = len(self.held)
+        floor, ceil = self.devices // self.live_workers, self.share
+        starving = any(load < floor for load in self.loads)
+        if mine > ceil:
+            return 0, mine - ceil
+        if mine < floor:
+            return floor - mine, 0
+        if starving:
+            return 0, mine - floor
+        return ceil - mine, 0
 
 
 class Leases:
@@ -105,18 +125,23 @@ class Leases:
                 self.worker_id, self._interval,
             )  # fmt: skip
             row = await conn.fetchrow(
-                f"""SELECT (SELECT count(*) FROM {s}.workers WHERE expires_at > now()),
-                           (SELECT count(*) FROM {s}.leases),
+                f"""SELECT (SELECT count(*) FROM {s}.leases),
                            (SELECT extract(epoch FROM min(expires_at) - now())
                               FROM {s}.leases WHERE owner IS DISTINCT FROM $1
                               AND expires_at > now())""",
                 self.worker_id,
             )
+            loads = await conn.fetch(
+                f"""SELECT (SELECT count(*) FROM {s}.leases l
+                            WHERE l.owner = w.worker_id AND l.expires_at > now())
+                    FROM {s}.workers w WHERE w.expires_at > now()"""
+            )
             await conn.execute(  # dead for an hour: no longer worth showing
                 f"DELETE FROM {s}.workers WHERE expires_at < now() - interval '1 hour'"
             )
-        expiry = None if row[2] is None else float(row[2])
-        return Round(frozenset(r[0] for r in rows), int(row[0]), int(row[1]), expiry)
+        expiry = None if row[1] is None else float(row[1])
+        load = tuple(int(r[0]) for r in loads)
+        return Round(frozenset(r[0] for r in rows), load, int(row[0]), expiry)
 
     async def acquire(self, count: int) -> list[int]:
         """Take up to *count* free or expired leases; returns their android_ids."""

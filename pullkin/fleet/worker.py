@@ -116,12 +116,11 @@ class FleetWorker:
         if lost:
             log.warning("leases of %d device(s) were taken over: stopping them", len(lost))
             await self._stop_devices(lost)
-        held = len(result.held)
-        if held < result.share:
-            taken = await self.leases.acquire(result.share - held)
-            await self._start_devices(taken)
-        elif held > result.share:
-            excess = sorted(result.held)[result.share :]
+        take, give = result.plan()
+        if take:
+            await self._start_devices(await self.leases.acquire(take))
+        if give:
+            excess = sorted(result.held)[len(result.held) - give :]
             await self._stop_devices(excess)
             await self.leases.release(excess)
         return result
