@@ -168,15 +168,15 @@ async def test_a_receiver_on_postgres_does_not_dispatch_again_after_a_restart(
 
     android_id = credentials.gcm.android_id
     for round_ in range(2):
+        if round_ == 1:  # the server delivers it again (as if it never got the login's list)
+            await pg.pool.execute(f"UPDATE {pg.schema}.handled_ids SET unconfirmed = false")
+            emu.mailboxes.restore(android_id, [item])
         client = Pullkin(emu.endpoints, store=pg, session_config=FAST)
         client.on_notification()(record)
         await client.add_app("424242424242", credentials)
         if round_ == 0:
             pid = send(emu, credentials, web_stanza(credentials, data={"n": "1"}))
             [item] = emu.mailboxes.pending(android_id)
-        else:  # the server delivers it again (as if it never got the login's list)
-            await pg.pool.execute(f"UPDATE {pg.schema}.handled_ids SET unconfirmed = false")
-            emu.mailboxes.restore(android_id, [item])
         await client.wait_connected()
         await wait_for(lambda: not emu.mailboxes.pending(android_id))
         await client.stop()
