@@ -167,20 +167,23 @@ async def test_a_receiver_on_postgres_does_not_dispatch_again_after_a_restart(
         seen.append(message.data["n"])  # type: ignore[attr-defined]
 
     android_id = credentials.gcm.android_id
-    for round_ in range(2):
-        if round_ == 1:  # the server delivers it again (as if it never got the login's list)
-            await pg.pool.execute(f"UPDATE {pg.schema}.handled_ids SET unconfirmed = false")
-            emu.mailboxes.restore(android_id, [item])
+
+    async def receive() -> None:
         client = Pullkin(emu.endpoints, store=pg, session_config=FAST)
         client.on_notification()(record)
         await client.add_app("424242424242", credentials)
-        if round_ == 0:
-            pid = send(emu, credentials, web_stanza(credentials, data={"n": "1"}))
-            [item] = emu.mailboxes.pending(android_id)
         await client.wait_connected()
         await wait_for(lambda: not emu.mailboxes.pending(android_id))
         await client.stop()
         await client.aclose()
+
+    pid = send(emu, credentials, web_stanza(credentials, data={"n": "1"}))
+    [item] = emu.mailboxes.pending(android_id)
+    await receive()
+    # the server delivers it again (as if it never got the login's list)
+    await pg.pool.execute(f"UPDATE {pg.schema}.handled_ids SET unconfirmed = false")
+    emu.mailboxes.restore(android_id, [item])
+    await receive()
     assert seen == ["1"]
     assert [d.persistent_id for d in emu.deliveries()] == [pid, pid]
     assert (await pg.load_ids("424242424242")).handled == [pid]
