@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pullkin.client import Pullkin
-    from pullkin.core import PullkinCore
+    from pullkin.core import PullkinCore, RegistrationTiming
     from pullkin.endpoints import DEFAULT_VAPID_KEY, Endpoints
     from pullkin.models import (
         AppCredentials,
@@ -27,12 +27,15 @@ if TYPE_CHECKING:
         Notification,
     )
     from pullkin.proto.mcs_pb2 import DataMessageStanza
+    from pullkin.receiver import SessionConfig
 
 # Imported on first use (PEP 562): ``import pullkin.errors`` or ``pullkin --help`` do
 # not pay for aiohttp, protobuf and cryptography.
 _LAZY = {
     "Pullkin": "pullkin.client",
     "PullkinCore": "pullkin.core",
+    "RegistrationTiming": "pullkin.core",
+    "SessionConfig": "pullkin.receiver",
     "DEFAULT_VAPID_KEY": "pullkin.endpoints",
     "Endpoints": "pullkin.endpoints",
     **dict.fromkeys(
@@ -71,5 +74,7 @@ __all__ = [
     "Notification",
     "Pullkin",
     "PullkinCore",
+    "RegistrationTiming",
+    "SessionConfig",
     "__version__",
 ]

@@ -24,7 +24,7 @@ import datetime as _dt
 import logging
 import random
 import uuid
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 import aiohttp
 
@@ -46,7 +46,13 @@ from pullkin.registration import HttpRequest
 if TYPE_CHECKING:
     from pullkin.proto.checkin_pb2 import AndroidCheckinResponse
 
-__all__ = ["DEFAULT_ANDROID_CERT", "FCM_TOKEN_MAX_AGE", "FIS_REFRESH_MARGIN", "PullkinCore"]
+__all__ = [
+    "DEFAULT_ANDROID_CERT",
+    "FCM_TOKEN_MAX_AGE",
+    "FIS_REFRESH_MARGIN",
+    "PullkinCore",
+    "RegistrationTiming",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +64,16 @@ FIS_REFRESH_MARGIN = _dt.timedelta(hours=1)
 FCM_TOKEN_MAX_AGE = _dt.timedelta(days=7)
 
 _C = TypeVar("_C", bound="PullkinCore")
+
+
+class RegistrationTiming(TypedDict, total=False):
+    """Registration's timing, as keyword arguments of ``PullkinCore`` and ``Pullkin``
+    (``Pullkin(endpoints, **timing)``): ``timeout`` s per request (30), and retries
+    after full-jitter delays from ``backoff_base`` (1 s) up to ``backoff_cap`` (60 s)."""
+
+    timeout: float
+    backoff_base: float
+    backoff_cap: float
 
 
 class PullkinCore(AsyncClosing):

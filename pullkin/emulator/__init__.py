@@ -7,5 +7,13 @@ from __future__ import annotations
 
 from pullkin.emulator._facade import Emulator, VapidKeys
 from pullkin.emulator.faults import FaultPlan
+from pullkin.emulator.harness import FAST_REGISTRATION, FAST_SESSION, ReceiverHarness
 
-__all__ = ["Emulator", "FaultPlan", "VapidKeys"]
+__all__ = [
+    "FAST_REGISTRATION",
+    "FAST_SESSION",
+    "Emulator",
+    "FaultPlan",
+    "ReceiverHarness",
+    "VapidKeys",
+]

@@ -15,7 +15,6 @@ import logging
 import secrets
 import socket
 import tempfile
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pullkin._b64 import b64url_encode
 from pullkin._closing import AsyncClosing
 from pullkin.emulator import _tls, delivery, persist, v1_delivery
-from pullkin.emulator.faults import FaultPlan, HttpFault
+from pullkin.emulator._control import HarnessControl, tls_hook
+from pullkin.emulator.faults import FaultPlan
 from pullkin.emulator.mailbox import Delivery, Mailboxes
-from pullkin.emulator.routes_common import GoogleApiError
 from pullkin.emulator.state import Device, EmulatorState
 from pullkin.endpoints import Endpoints
 from pullkin.errors import ConfigError
@@ -38,8 +37,6 @@ from pullkin.models import FirebaseConfig
 __all__ = ["Emulator", "VapidKeys"]
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True)
@@ -84,8 +81,10 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-class Emulator(AsyncClosing):
-    """The emulated FCM backend.  See the module docstring and ``README.md``."""
+class Emulator(HarnessControl, AsyncClosing):
+    """The emulated FCM backend.  See the module docstring and ``README.md``; the
+    harness methods (``inject``, ``wait_delivered``, ``drain``, ``connected``,
+    ``refuse_mcs``) are documented in ``_control``."""
 
     def __init__(
         self,
@@ -145,6 +144,9 @@ class Emulator(AsyncClosing):
         self.v1_batch = v1_delivery.DeliveryBatch(self)
         #: Cached ECDH agreements with registrations' keys (internal).
         self.key_agreements = delivery.KeyAgreements()
+        self._other_ca: _tls.LocalCA | None = None
+        self._tls_dir = Path()
+        self._init_control()
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -160,7 +162,10 @@ class Emulator(AsyncClosing):
             directory = self.state_dir
             await asyncio.to_thread(self._load_state, directory / persist.DB_NAME)
         self._ca = await asyncio.to_thread(_tls.make_local_ca, directory / "tls", (self.host,))
+        self._tls_dir = directory
+        self.closing.clear()
         server_ssl = self._ca.server_context()
+        server_ssl.sni_callback = tls_hook(self, "http", self._another_ca)
         # Bind first, so the routes (and the vendor fakes' published URLs) know the port.
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -172,12 +177,21 @@ class Emulator(AsyncClosing):
         await web.SockSite(self._runner, sock, ssl_context=server_ssl).start()
         from pullkin.emulator.mcs_server import McsServer
 
-        self.mcs = McsServer(self, server_ssl)
+        mcs_ssl = self._ca.server_context()
+        mcs_ssl.sni_callback = tls_hook(self, "mcs", self._another_ca)
+        self.mcs = McsServer(self, mcs_ssl)
         await self.mcs.start(self.host, self._mcs_port)
         self._endpoints = self._make_endpoints()
         log.info("emulator serving HTTP on %s and MCS on port %d", self._http_url, self.mcs.port)
 
+    def _another_ca(self) -> _tls.LocalCA:
+        """A second CA (made on first use) whose certificate no client trusts."""
+        if self._other_ca is None:
+            self._other_ca = _tls.make_local_ca(self._tls_dir / "other-ca", (self.host,))
+        return self._other_ca
+
     async def aclose(self) -> None:
+        await self._end_outages()
         if self.mcs is not None:
             await self.mcs.aclose()
             self.mcs = None
@@ -266,7 +280,9 @@ class Emulator(AsyncClosing):
     # --- the HTTP app ---------------------------------------------------------------
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._fault_middleware], client_max_size=1 << 20)
+        from pullkin.emulator._http_faults import fault_middleware
+
+        app = web.Application(middlewares=[fault_middleware(self)], client_max_size=1 << 20)
         from pullkin.emulator import google_routes
 
         google_routes.add_routes(app, self)
@@ -274,46 +290,6 @@ class Emulator(AsyncClosing):
 
         add_vendor_routes(app, self)
         return app
-
-    @web.middleware
-    async def _fault_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Armed HTTP faults first; then the handler, whose ``GoogleApiError`` becomes
-        Google's JSON error answer (one middleware: it runs on every request)."""
-        route = request.match_info.route
-        name = route.name if route is not None else None
-        fault = self.faults.take_http(name) if name else None
-        if fault is not None:
-            if fault.delay:
-                await asyncio.sleep(fault.delay)
-            if fault.status is not None or fault.register_error is not None:
-                return self._fault_answer(fault)
-        try:
-            return await handler(request)
-        except GoogleApiError as exc:
-            return exc.response()
-
-    @staticmethod
-    def _fault_answer(fault: HttpFault) -> web.Response:
-        if fault.register_error is not None:
-            return web.Response(text=f"Error={fault.register_error}")
-        headers = {}
-        if fault.retry_after is not None:
-            headers["Retry-After"] = f"{fault.retry_after:g}"
-        status = fault.status or 503
-        body = fault.body
-        if body is None:
-            body = json.dumps(
-                {
-                    "error": {
-                        "code": status,
-                        "message": "Injected fault (pullkin emulator)",
-                        "status": "UNAVAILABLE" if status >= 500 else "RESOURCE_EXHAUSTED",
-                    }
-                }
-            )
-        return web.Response(
-            status=status, text=body, headers=headers, content_type="application/json"
-        )
 
     # --- what clients need -------------------------------------------------------------
 

@@ -12,15 +12,28 @@ HTTP endpoint names (the aiohttp route names): ``checkin``, ``register3``,
 ``topic_unsubscribe``, ``webpush`` (both ``/fcm/send/`` and ``/wp/``), and the
 vendor fakes' names (``hms_token``, ``hms_send``, ``hms_topic``, ``baidu``, ``umeng``,
 ``azure``).  ``"*"`` matches every endpoint.
+
+Outages: ``http_hang`` (an endpoint never answers: the client's timeout ends it),
+``silent_login`` (the MCS server reads the LoginRequest and never answers),
+``tls_failure`` (handshakes on the MCS or HTTPS port fail, or serve a certificate from
+another CA) — counted or for a number of seconds.  ``Emulator.refuse_mcs(seconds)``
+closes the MCS port itself.
 """
 
 from __future__ import annotations
 
+import math
 import random
+import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Literal
 
-__all__ = ["FaultPlan", "HttpFault", "McsFault"]
+from pullkin.errors import ConfigError
+
+__all__ = ["FaultPlan", "HttpFault", "McsFault", "TlsFault"]
+
+Port = Literal["mcs", "http"]
 
 
 @dataclass(frozen=True)
@@ -47,12 +60,33 @@ class McsFault:
     close), ``close_after_login``, ``duplicate`` (send the next delivery twice),
     ``delay`` (hold each delivery *seconds*), ``ignore_pings`` (never answer client
     heartbeats on this connection), ``reject_login`` (LoginResponse with an error),
-    ``malformed`` (send a frame whose body does not parse), ``unknown_tag``.
+    ``malformed`` (send a frame whose body does not parse), ``unknown_tag``,
+    ``silent_login`` (never answer the LoginRequest).
     """
 
     kind: str
     frames: int = 0
     seconds: float = 0.0
+
+
+@dataclass
+class TlsFault:
+    """Handshakes on *port* fail (``wrong_ca``: succeed with a certificate from another
+    CA, which a client must refuse) *times* more times, or until *until* (monotonic)."""
+
+    port: Port
+    wrong_ca: bool
+    times: int | None
+    until: float | None
+
+    def take(self, now: float) -> bool:
+        """Whether this fault applies to one more handshake (and count it)."""
+        if self.until is not None:
+            return now < self.until
+        if self.times:
+            self.times -= 1
+            return True
+        return False
 
 
 class FaultPlan:
@@ -64,6 +98,7 @@ class FaultPlan:
         self._http: dict[str, deque[HttpFault]] = {}
         self._mcs: deque[McsFault] = deque()
         self._drop_probability = 0.0
+        self._tls: list[TlsFault] = []
         self.fired: list[str] = []
 
     # --- arming: HTTP ---------------------------------------------------------------
@@ -83,6 +118,11 @@ class FaultPlan:
     def http_delay(self, endpoint: str, seconds: float, *, times: int = 1) -> None:
         """Stall the next *times* requests to *endpoint* for *seconds* (timeouts)."""
         self._arm(endpoint, HttpFault(delay=seconds), times)
+
+    def http_hang(self, endpoint: str, *, times: int = 1) -> None:
+        """The next *times* requests to *endpoint* are never answered: the request
+        hangs until the client gives up (its timeout) or the emulator stops."""
+        self._arm(endpoint, HttpFault(delay=math.inf), times)
 
     def register_error(self, reason: str = "PHONE_REGISTRATION_ERROR", *, times: int = 1) -> None:
         """Answer the next *times* register3 calls with ``Error=<reason>`` (HTTP 200)."""
@@ -122,6 +162,27 @@ class FaultPlan:
     def unknown_tag(self, *, times: int = 1) -> None:
         self._mcs.extend([McsFault("unknown_tag")] * times)
 
+    def silent_login(self, *, times: int = 1) -> None:
+        """The next *times* MCS connections get no LoginResponse: the server reads the
+        login and stays silent until the client gives up."""
+        self._mcs.extend([McsFault("silent_login")] * times)
+
+    def tls_failure(
+        self,
+        port: Port = "mcs",
+        *,
+        times: int | None = 1,
+        seconds: float | None = None,
+        wrong_ca: bool = False,
+    ) -> None:
+        """TLS handshakes on the ``"mcs"`` or ``"http"`` port fail (a handshake alert),
+        or with ``wrong_ca`` present a certificate from another CA: the next *times*
+        handshakes, or every handshake for the next *seconds*."""
+        if port not in ("mcs", "http"):
+            raise ConfigError(f"port must be 'mcs' or 'http', got {port!r}")
+        until = None if seconds is None else time.monotonic() + seconds
+        self._tls.append(TlsFault(port, wrong_ca, None if seconds is not None else times, until))
+
     def drop_randomly(self, probability: float) -> None:
         """Close a connection before each data frame with *probability* (seeded)."""
         self._drop_probability = probability
@@ -130,6 +191,7 @@ class FaultPlan:
         """Disarm everything."""
         self._http.clear()
         self._mcs.clear()
+        self._tls.clear()
         self._drop_probability = 0.0
 
     # --- consumption (emulator internals) --------------------------------------------
@@ -152,6 +214,16 @@ class FaultPlan:
                 return fault
         return None
 
+    def take_tls(self, port: Port) -> TlsFault | None:
+        """The TLS fault that applies to one handshake on *port* now, if any."""
+        now = time.monotonic()
+        for fault in self._tls:
+            if fault.port == port and fault.take(now):
+                self.fired.append(f"tls:{port}")
+                return fault
+        self._tls = [f for f in self._tls if f.times or (f.until is not None and now < f.until)]
+        return None
+
     def should_drop(self) -> bool:
         if self._drop_probability and self._random.random() < self._drop_probability:
             self.fired.append("mcs:drop_randomly")
@@ -165,4 +237,4 @@ class FaultPlan:
 
     @property
     def armed(self) -> bool:
-        return any(self._http.values()) or bool(self._mcs)
+        return any(self._http.values()) or bool(self._mcs) or bool(self._tls)

@@ -122,7 +122,12 @@ class Mailboxes:
         self.confirmed = RecentIds(log_size)
         self.expired: deque[str] = deque(maxlen=log_size)
         self.replaced: deque[str] = deque(maxlen=log_size)
+        #: (registration token, persistent id) of each message queued for a token.
+        self.by_token: deque[tuple[str, str]] = deque(maxlen=log_size)
         self.listener: MailboxListener | None = None
+        #: Called after anything is queued, written, confirmed or dropped (set only
+        #: while a harness waits: ``Emulator.wait_delivered`` / ``drain``).
+        self.on_change: Callable[[], None] | None = None
 
     def _box(self, android_id: int) -> _Mailbox:
         box = self._boxes.get(android_id)
@@ -130,22 +135,35 @@ class Mailboxes:
             box = self._boxes[android_id] = _Mailbox()
         return box
 
-    def enqueue(self, android_id: int, stanza: DataMessageStanza, ttl: int | None) -> str:
-        """Queue *stanza* for the device; returns its persistent id."""
+    def enqueue(
+        self, android_id: int, stanza: DataMessageStanza, ttl: int | None, token: str = ""
+    ) -> str:
+        """Queue *stanza* for the device (sent to the registration *token*, if known);
+        returns its persistent id."""
         now = self._clock()
         if not stanza.persistent_id:
             stanza.persistent_id = new_persistent_id(now)
+        pid = stanza.persistent_id
+        if token:
+            self.by_token.append((token, pid))
         box = self._box(android_id)
         if ttl == 0 and not box.wakers:
-            self.expired.append(stanza.persistent_id)
-            return stanza.persistent_id
+            self.expired.append(pid)
+            self._changed()
+            return pid
         expires = None if ttl is None else now + max(ttl, 1)
-        item = box.pending[stanza.persistent_id] = Pending(stanza, now, expires)
+        item = box.pending[pid] = Pending(stanza, now, expires)
         if self.listener is not None:
             self.listener.add_pending(android_id, item)
         for waker in box.wakers:
             waker(item)
-        return stanza.persistent_id
+        if self.on_change is not None:
+            self.on_change()
+        return pid
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def replace(
         self,
@@ -153,6 +171,7 @@ class Mailboxes:
         stanza: DataMessageStanza,
         ttl: int | None,
         same: Callable[[DataMessageStanza], bool],
+        token: str = "",
     ) -> str:
         """Queue *stanza* in place of every queued message *same* matches (RFC 8030
         Topic: a newer message replaces an undelivered older one)."""
@@ -163,11 +182,13 @@ class Mailboxes:
                 del box.pending[pid]
             self.replaced.extend(stale)
             self._removed(stale)
-        return self.enqueue(android_id, stanza, ttl)
+        return self.enqueue(android_id, stanza, ttl, token)
 
     def _removed(self, persistent_ids: list[str]) -> None:
         if persistent_ids and self.listener is not None:
             self.listener.remove_pending(persistent_ids)
+        if persistent_ids:
+            self._changed()
 
     def pending(self, android_id: int) -> list[Pending]:
         """Unconfirmed, unexpired messages in arrival order (expired ones are dropped)."""
@@ -197,6 +218,14 @@ class Mailboxes:
 
     def record_delivery(self, android_id: int, persistent_id: str) -> None:
         self._deliveries.append((android_id, persistent_id, self._clock()))
+        if self.on_change is not None:
+            self.on_change()
+
+    def was_delivered(self, persistent_id: str) -> bool:
+        """Whether the message was written to a device (in the log's memory)."""
+        return persistent_id in self.confirmed or any(
+            pid == persistent_id for _, pid, _ in reversed(self._deliveries)
+        )
 
     @property
     def deliveries(self) -> list[Delivery]:

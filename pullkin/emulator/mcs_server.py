@@ -166,9 +166,13 @@ class _Session:
 
     async def run(self) -> None:
         login = await asyncio.wait_for(self._read_login(), _LOGIN_TIMEOUT)
+        faults = self._emu.faults
+        if faults.take_mcs("silent_login") is not None:
+            while await self._reader.read(_READ_SIZE):  # until the client gives up
+                pass
+            raise _Closing("fault: login never answered")
         if not self._accept_login(login):
             return
-        faults = self._emu.faults
         if faults.take_mcs("close_after_login") is not None:
             raise _Closing("fault: close after login")
         closing = faults.take_mcs("close_after_frames")

@@ -118,9 +118,13 @@ def _deliver(
                 a.key == "subtype" and a.value == subtype for a in item.app_data
             )
 
-        persistent_id = emu.mailboxes.replace(registration.android_id, stanza, ttl, same)
+        persistent_id = emu.mailboxes.replace(
+            registration.android_id, stanza, ttl, same, registration.token
+        )
     else:
-        persistent_id = emu.mailboxes.enqueue(registration.android_id, stanza, ttl)
+        persistent_id = emu.mailboxes.enqueue(
+            registration.android_id, stanza, ttl, registration.token
+        )
     location = f"{emu.url}/fcm/send/{quote(persistent_id, safe=':')}"
     return web.Response(status=201, headers={"Location": location, "TTL": str(ttl)})
 

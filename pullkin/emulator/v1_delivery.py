@@ -90,7 +90,7 @@ def deliver(emu: Emulator, jobs: list[Job]) -> None:
         if persistent_id is not None:
             stanza.persistent_id = persistent_id
         try:
-            mailboxes.enqueue(recipient.android_id, stanza, ttl)
+            mailboxes.enqueue(recipient.android_id, stanza, ttl, recipient.gcm.token)
         except Exception:  # one device's problem is not the others'
             log.exception("queueing v1 send %s failed", stanza.persistent_id or "?")
 
@@ -101,6 +101,11 @@ class DeliveryBatch:
     def __init__(self, emu: Emulator) -> None:
         self._emu = emu
         self._jobs: list[Job] = []
+
+    @property
+    def waiting(self) -> int:
+        """Sends accepted but not queued yet (they are at the end of this turn)."""
+        return len(self._jobs)
 
     def add(self, job: Job) -> None:
         if not self._jobs:

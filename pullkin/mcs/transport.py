@@ -122,6 +122,8 @@ async def _connect(
             f"TLS certificate of {peer} was rejected ({exc.verify_message}); pass an "
             "Endpoints.ssl_context that trusts the server's CA"
         ) from exc
+    except anyio.EndOfStream as exc:  # e.g. a handshake-failure alert
+        raise ConnectError(f"{peer} closed the connection during the TLS handshake") from exc
     except (OSError, ssl.SSLError, anyio.BrokenResourceError) as exc:
         raise ConnectError(f"cannot connect to {peer}: {exc}") from exc
     _enable_keepalive(stream)
