@@ -116,12 +116,20 @@ async def test_bot_example_calls_the_webhook_and_replies_with_a_push(
     assert reply.data["reply_to"]
 
 
-async def test_backend_push_example_passes_under_pytest(tmp_path: Path) -> None:
+@pytest.mark.parametrize("example", ["test_backend_push.py", "test_harness.py"])
+async def test_pytest_examples_pass_under_pytest(example: str, tmp_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error",
-        str(EXAMPLES / "test_backend_push.py"),
+        str(EXAMPLES / example),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,
     )  # fmt: skip
     output, _ = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode == 0, output.decode()
     assert "1 passed" in output.decode()
+
+
+def test_the_readmes_harness_example_is_examples_test_harness() -> None:
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    example = (EXAMPLES / "test_harness.py").read_text(encoding="utf-8")
+    body = example.split('"""\n\nfrom __future__ import annotations\n\n', 1)[1]
+    assert f"```python\n{body}```" in readme

@@ -3,8 +3,9 @@
 ``pullkin_emulator`` is an async, function-scoped fixture that yields a started
 ``Emulator`` (127.0.0.1, ephemeral ports, in-memory state) and closes it after the
 test.  ``pullkin_receiver`` yields a ``ReceiverHarness``: an app registered on that
-emulator, connected, recording what it receives.  Both run under anyio's pytest
-plugin on the asyncio backend::
+emulator, connected, recording what it receives, with test timing (``FAST_SESSION``,
+``FAST_REGISTRATION``: an outage is noticed and healed within about a second).  Both
+run under anyio's pytest plugin on the asyncio backend::
 
     @pytest.mark.anyio
     async def test_push(pullkin_emulator, pullkin_receiver):
