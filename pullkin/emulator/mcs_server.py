@@ -118,6 +118,8 @@ class McsServer:
             await session.run()
         except (ProtocolError, _Closing, OSError, asyncio.TimeoutError) as exc:
             log.debug("MCS session ended: %s", exc)
+        except Exception:  # one connection's bug must not escape into the server
+            log.exception("MCS session of android_id %s failed", session.android_id)
         finally:
             self._all.discard(session)
             if session.android_id is not None and self.sessions.get(session.android_id) is session:
@@ -334,7 +336,7 @@ class _Session:
         elif isinstance(event, ev.StreamAck):
             self._confirm()
             self._schedule_ack_reply()
-        elif isinstance(event, ev.DataMessage):
+        elif isinstance(event, ev.DataMessage | ev.InvalidDataMessage):
             self._conn.message_done(event.stream_index)  # upstream: accepted at once
         elif isinstance(event, ev.Close | ev.ConnectionClosed):
             raise _Closing(f"client sent {type(event).__name__}")

@@ -35,6 +35,7 @@ from pullkin.mcs._login import (
     login_request,
     login_response,
 )
+from pullkin.mcs._strings import data_message_problem, opaque_id, opaque_ids, sanitized, text
 from pullkin.proto import mcs_pb2
 
 __all__ = ["MCS_VERSION", "McsConnection", "Role", "State"]
@@ -175,7 +176,7 @@ class McsConnection:
             raise RemoteProtocolError(f"unknown MCS tag {tag}")
         try:
             event, message = self._decode(tag, body)
-        except DecodeError as exc:
+        except (DecodeError, UnicodeDecodeError) as exc:
             raise RemoteProtocolError(
                 f"{TAG_NAMES[tag]} frame of {len(body)} bytes does not parse: {exc}"
             ) from None
@@ -188,26 +189,35 @@ class McsConnection:
         self._account_incoming(event, message)
         return event
 
-    def _receive_data_message(self, body: bytes) -> ev.DataMessage:
-        """The hot path: ``_handle_frame`` + ``_account_incoming`` for tag 8, inlined."""
+    def _receive_data_message(self, body: bytes) -> ev.DataMessage | ev.InvalidDataMessage:
+        """The hot path: ``_handle_frame`` + ``_account_incoming`` for tag 8, inlined.
+
+        A stanza that must not be delivered (``_strings.data_message_problem``) is
+        accounted like any other, under its cleaned copy, so it is acknowledged too."""
         try:
             stanza = _parse_data_message(body)
-        except DecodeError as exc:
+        except (DecodeError, UnicodeDecodeError) as exc:
             raise RemoteProtocolError(f"DataMessageStanza does not parse: {exc}") from None
         if not stanza.IsInitialized():
             raise RemoteProtocolError(
                 f"DataMessageStanza frame does not parse: {_missing_fields(stanza)}"
             )
+        persistent_id = stanza.persistent_id
+        problem = data_message_problem(stanza, body, persistent_id)
+        if problem is not None:
+            stanza = sanitized(stanza)
+            persistent_id = stanza.persistent_id
         index = self.stream_id_in = self.stream_id_in + 1
         last = stanza.last_stream_id_received
         if last and self._awaiting_confirmation:
             self._confirm_through(last)
-        persistent_id = stanza.persistent_id
         if persistent_id:
             self._unacked[index] = persistent_id
         self._in_progress.add(index)
         if stanza.immediate_ack:
             self._immediate.add(index)
+        if problem is not None:
+            return ev.InvalidDataMessage(stanza, index, problem)
         return ev.DataMessage(stanza, index)
 
     def _check_receive_order(self, event: ev.Event) -> None:
@@ -246,7 +256,7 @@ class McsConnection:
             return ev.Close(), mcs_pb2.Close.FromString(body)
         if tag == 10:
             error = mcs_pb2.StreamErrorStanza.FromString(body)
-            return ev.StreamError(error.type, error.text), error
+            return ev.StreamError(text(error.type), text(error.text)), error
         return ev.UnhandledFrame(tag, body), None
 
     def _account_incoming(self, event: ev.Event, message: Any) -> None:
@@ -260,7 +270,7 @@ class McsConnection:
             self._confirm_through(last)
         persistent_id = getattr(message, "persistent_id", "") if message is not None else ""
         if persistent_id:
-            self._unacked[self.stream_id_in] = persistent_id
+            self._unacked[self.stream_id_in] = opaque_id(persistent_id)
         if isinstance(event, ev.DataMessage):
             self._in_progress.add(self.stream_id_in)
             if event.stanza.immediate_ack:
@@ -419,13 +429,13 @@ def _decode_iq(iq: mcs_pb2.IqStanza) -> tuple[ev.Event, Any]:
     if extension is not None and extension.id == _EXT_STREAM_ACK:
         return ev.StreamAck(), iq
     if extension is not None and extension.id == _EXT_SELECTIVE_ACK:
-        ids = tuple(mcs_pb2.SelectiveAck.FromString(extension.data).id)
+        ids = opaque_ids(mcs_pb2.SelectiveAck.FromString(extension.data).id)
         return ev.SelectiveAck(ids), iq
     event = ev.Iq(
         type=iq.type,
-        id=iq.id,
+        id=text(iq.id),
         extension_id=extension.id if extension is not None else None,
         extension_data=extension.data if extension is not None else b"",
-        persistent_id=iq.persistent_id,
+        persistent_id=opaque_id(iq.persistent_id) if iq.persistent_id else "",
     )
     return event, iq

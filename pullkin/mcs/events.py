@@ -21,6 +21,7 @@ __all__ = [
     "Event",
     "HeartbeatAck",
     "HeartbeatPing",
+    "InvalidDataMessage",
     "Iq",
     "LoginRequest",
     "LoginResponse",
@@ -114,6 +115,19 @@ class DataMessage:
 
 
 @dataclass(frozen=True)
+class InvalidDataMessage:
+    """Tag 8 that must not reach handlers: a string field is not UTF-8, or the
+    persistent id is too long to keep (``problem`` says which).  ``stanza`` is a
+    cleaned copy (U+FFFD for bad bytes, an opaque stand-in for the persistent id).
+    Acknowledge it like a ``DataMessage`` (``message_done(stream_index)``), or the
+    server delivers it again forever."""
+
+    stanza: DataMessageStanza
+    stream_index: int
+    problem: str
+
+
+@dataclass(frozen=True)
 class StreamAck:
     """IqStanza with extension 13: everything up to our position is acknowledged."""
 
@@ -164,6 +178,7 @@ Event = (
     | HeartbeatAck
     | Close
     | DataMessage
+    | InvalidDataMessage
     | StreamAck
     | SelectiveAck
     | Iq
