@@ -141,7 +141,9 @@ class RegistrationHttp:
             message = (
                 f"{step}: the server's TLS certificate is not trusted (see Endpoints.ssl_context)"
             )
-            raise _error(error, message, transient=False) from None
+            failure = _error(error, message, transient=False)
+            failure.untrusted_certificate = True
+            raise failure from None
         except asyncio.TimeoutError:
             message = f"{step} timed out after {self._timeout.total:g} s"
             raise _error(error, message, transient=True) from None
@@ -190,7 +192,9 @@ class RegistrationHttp:
         request = _reg.checkin_request(self.endpoints.checkin, credentials)
 
         def parse(r: Response) -> AndroidCheckinResponse:
-            return _reg.parse_checkin_response(r.status, r.headers, r.body)
+            return _reg.parse_checkin_response(
+                r.status, r.headers, r.body, returning=credentials is not None
+            )
 
         kind = "returning" if credentials else "new"
         step = f"check-in ({kind} device)"

@@ -32,11 +32,11 @@ from pullkin._commit import GroupCommit
 from pullkin._ledger import IdLedger
 from pullkin.core import PullkinCore
 from pullkin.dispatch import Filter, Handler, Route, Router, accept_all
-from pullkin.errors import ConfigError, DecryptionError, LoginError, PullkinError
+from pullkin.errors import CheckinError, ConfigError, DecryptionError, LoginError, PullkinError
 from pullkin.local_store import LocalStore
 from pullkin.mcs import events as ev
 from pullkin.models import AppCredentials, FirebaseConfig, Message
-from pullkin.payload import build_messages
+from pullkin.payload import build_message, build_messages
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 from pullkin.receiver import Device, DeviceSession, SessionConfig, SessionState, SessionStats
 from pullkin.store import CredentialStore, Store, StoredIds
@@ -92,17 +92,17 @@ class _DeviceHooks:
         return self._apps[1]
 
     def route(self, stanza: DataMessageStanza) -> _App | None:
-        apps = self.apps()
-        if len(apps) == 1:  # the common case: nothing to tell apart
-            return apps[0]
+        """The app a message is for, or None when no app claims it (even with a single
+        app): a web registration by the ``subtype`` it was registered with, an
+        Android-app one (or one without an app id) by ``category`` (mcs.md §8)."""
         subtype = next((i.value for i in stanza.app_data if i.key == "subtype"), None)
-        for app in apps:
+        category = stanza.category
+        for app in self.apps():
             gcm = app.credentials.gcm
-            if (subtype and gcm.app_id == subtype) or (
-                not subtype and gcm.app_name == stanza.category
-            ):
+            by_subtype = subtype and gcm.app_id and app.credentials.keys is not None
+            if gcm.app_id == subtype if by_subtype else gcm.app_name == category:
                 return app
-        return apps[0] if len(apps) == 1 else None
+        return None
 
     def deliver(self, session: DeviceSession, app: Any, messages: list[ev.DataMessage]) -> None:
         if self._client.concurrency == 1:
@@ -160,6 +160,7 @@ class Pullkin(PullkinCore):
         self._apps: dict[str, _App] = {}
         self._apps_version = 0  # bumped whenever an app is added, removed or re-registered
         self._sessions: dict[int, tuple[DeviceSession, asyncio.Task[None]]] = {}
+        self._stopped_stats: list[SessionStats] = []  # of the sessions stopped so far
         self._listeners: list[tuple[str | None, asyncio.Queue[Message]]] = []
         self._commits = GroupCommit(store, self._apps.values)
         self._stopped = asyncio.Event()
@@ -385,6 +386,7 @@ class Pullkin(PullkinCore):
         if entry is None:
             return
         session, task = entry
+        self._stopped_stats.append(session.stats)  # its workers may still count
         session.stop()
         try:
             with anyio.fail_after(self.session_config.stop_timeout + 5):
@@ -407,30 +409,63 @@ class Pullkin(PullkinCore):
     # --- handling ------------------------------------------------------------------------------
 
     async def _work(self, app: _App) -> None:
+        """One worker of *app*: no exception ends it (each message is reported, marked
+        done and acknowledged whatever happens to it)."""
         while True:
             session, events = await app.queue.get()
             for start in range(0, len(events), _BUILD_BATCH):
                 batch = events[start : start + _BUILD_BATCH]
-                built = build_messages(
-                    [event.stanza for event in batch], app.credentials.keys, sender_id=app.key
-                )
-                for event, message in zip(batch, built, strict=True):
+                for event, message in zip(batch, self._build(app, batch), strict=True):
                     # Cancelled (stop) means not handled: never marked, so it comes back.
-                    await self._handle(session, app, event.stanza, message)
+                    try:
+                        await self._handle(session, app, event.stanza, message)
+                    except Exception as exc:  # noqa: BLE001 - a bug must not stop the app
+                        self._unexpected(session, app, event.stanza, exc)
                     session.message_done(app, event)
+
+    def _build(self, app: _App, batch: list[ev.DataMessage]) -> list[Message | Exception]:
+        """The batch's messages (or why each failed); one stanza that breaks the
+        parser must not take the others down with it."""
+        keys, key = app.credentials.keys, app.key
+        try:
+            return list(build_messages([e.stanza for e in batch], keys, sender_id=key))
+        except Exception:  # noqa: BLE001 - retried one by one below
+            results: list[Message | Exception] = []
+            for event in batch:
+                try:
+                    results.append(build_message(event.stanza, keys, sender_id=key))
+                except Exception as exc:  # noqa: BLE001 - handed to _handle as the result
+                    results.append(exc)
+            return results
+
+    def _unexpected(
+        self, session: DeviceSession, app: _App, stanza: DataMessageStanza, exc: Exception
+    ) -> None:
+        pid = stanza.persistent_id or "?"
+        log.error("message %s for app %s could not be handled", pid, app.key, exc_info=exc)
+        session.stats.handler_errors += 1
+        error = PullkinError(
+            f"message {pid} for app {app.key} could not be handled "
+            f"({type(exc).__name__}: {exc}); it is acknowledged and not retried"
+        )
+        error.__cause__ = exc
+        self._report(error, stanza)
 
     async def _handle(
         self,
         session: DeviceSession,
         app: _App,
         stanza: DataMessageStanza,
-        message: Message | DecryptionError,
+        message: Message | Exception,
     ) -> None:
         pid = stanza.persistent_id or "?"
         if isinstance(message, DecryptionError):
             session.stats.undecryptable += 1
             log.warning("cannot decrypt message %s for app %s: %s", pid, app.key, message)
             self._report(message, stanza)
+            return
+        if isinstance(message, Exception):
+            self._unexpected(session, app, stanza, message)
             return
         routes, failed = self._router.match(message, stanza)
         for route, problem in failed:
@@ -474,17 +509,20 @@ class Pullkin(PullkinCore):
         await self._commits.commit()
 
     async def _reauthenticate(self, android_id: int, error: LoginError) -> Device:
-        """After a refused MCS login: check in again; if the device is dead, register
-        every app of it again (new tokens: ``on_error`` is told)."""
+        """After a refused MCS login: check in again; only if the answer says the
+        device is gone (``CheckinError.device_gone``), register every app of it again
+        (new tokens: ``on_error`` is told).  Any other failure is retried later."""
         apps = [app for app in self._apps.values() if app.android_id == android_id]
         if not apps:
             raise ConfigError(f"no app left for android_id {android_id}")
         first = apps[0].credentials
         try:
             gcm = await self.check_in(first)
-        except PullkinError as exc:
-            if getattr(exc, "transient", False):
-                raise
+        except CheckinError as exc:
+            if not exc.device_gone:
+                raise CheckinError(
+                    f"{exc}; will check in again later", transient=True, http_status=exc.http_status
+                ) from exc
             log.warning("device %d is no longer valid (%s); registering again", android_id, exc)
             return await self._reregister(apps, error)
         return Device(gcm.android_id, gcm.security_token, gcm.chrome_version)
@@ -529,18 +567,25 @@ class Pullkin(PullkinCore):
 
     @property
     def stats(self) -> SessionStats:
-        """Counters summed over every session."""
+        """Counters summed over every session, for the life of this client (sessions
+        that were stopped still count)."""
         total = SessionStats()
-        for session, _ in self._sessions.values():
-            for item in fields(SessionStats):
-                value = getattr(session.stats, item.name)
-                if item.name in ("last_heartbeat_at", "heartbeat_rtt"):
-                    if value is not None:
-                        setattr(total, item.name, value)
-                else:
-                    setattr(total, item.name, getattr(total, item.name) + value)
+        for stats in [*self._stopped_stats, *(s.stats for s, _ in self._sessions.values())]:
+            _add_stats(total, stats)
         return total
 
     @property
     def sessions(self) -> list[DeviceSession]:
         return [session for session, _ in self._sessions.values()]
+
+
+def _add_stats(total: SessionStats, stats: SessionStats) -> SessionStats:
+    """Add *stats* to *total* (the heartbeat figures: the latest known)."""
+    for item in fields(SessionStats):
+        value = getattr(stats, item.name)
+        if item.name in ("last_heartbeat_at", "heartbeat_rtt"):
+            if value is not None:
+                setattr(total, item.name, value)
+        else:
+            setattr(total, item.name, getattr(total, item.name) + value)
+    return total

@@ -101,7 +101,12 @@ class RegistrationError(PullkinError):
 
     ``transient`` tells whether retrying the same request later may succeed;
     ``http_status`` is the answer's status when there was one.
+    ``untrusted_certificate`` is set when the server's TLS certificate was not trusted:
+    final for one call (fix ``Endpoints.ssl_context``), but a long-running receiver
+    retries it like any network trouble (a captive portal passes).
     """
+
+    untrusted_certificate: bool = False
 
     def __init__(
         self, message: str, *, transient: bool = False, http_status: int | None = None
@@ -112,7 +117,23 @@ class RegistrationError(PullkinError):
 
 
 class CheckinError(RegistrationError):
-    """``/checkin`` failed (401: the stored android_id/security_token were rejected)."""
+    """``/checkin`` failed.
+
+    ``device_gone`` is True only when the answer says the stored device is dead (HTTP
+    401 to a returning device, or a new android_id): its registrations must be made
+    again.  Nothing else — network or TLS trouble, a 400, a 5xx — means that.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        transient: bool = False,
+        http_status: int | None = None,
+        device_gone: bool = False,
+    ) -> None:
+        super().__init__(message, transient=transient, http_status=http_status)
+        self.device_gone = device_gone
 
 
 class GcmRegisterError(RegistrationError):

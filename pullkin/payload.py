@@ -95,9 +95,15 @@ def _decrypt_all(
 
 
 def _is_encrypted(stanza: DataMessageStanza, app_data: Mapping[str, str]) -> bool:
-    return app_data.get("message_type") in (None, "gcm") and (
-        crypto.encoding_of(app_data, stanza.raw_data) is not None
-    )
+    """Encrypted as Chrome decides (``crypto.encoding_of``), or an encrypted body that
+    lacks one of its two headers: ``crypto.decrypt`` then says the message is
+    incomplete, instead of it reaching handlers as an empty message."""
+    if app_data.get("message_type") not in (None, "gcm"):
+        return False
+    raw_data = stanza.raw_data
+    if crypto.encoding_of(app_data, raw_data) is not None:
+        return True
+    return bool(raw_data) and ("encryption" in app_data or "crypto-key" in app_data)
 
 
 def _keys_for(keys: AppCredentialsKeys | None) -> AppCredentialsKeys:

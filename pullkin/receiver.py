@@ -34,7 +34,14 @@ import anyio
 from pullkin._backoff import ChromeBackoff
 from pullkin._ledger import IdLedger, Verdict
 from pullkin.endpoints import Endpoints
-from pullkin.errors import LoginError, ProtocolError, PullkinError, TransportError
+from pullkin.errors import (
+    LoginError,
+    ProtocolError,
+    PullkinError,
+    RemoteProtocolError,
+    TransportError,
+    TransportTimeout,
+)
 from pullkin.mcs import events as ev
 from pullkin.mcs.codec import McsConnection, Role, State
 from pullkin.mcs.transport import Stream, open_stream
@@ -86,6 +93,7 @@ class SessionStats:
     dispatched: int = 0
     duplicates: int = 0
     undecryptable: int = 0
+    invalid: int = 0
     handler_errors: int = 0
     reconnects: int = 0
     logins: int = 0
@@ -121,6 +129,10 @@ class SessionHooks(Protocol):
 
 class _ConnectionLost(PullkinError):
     """Internal: this connection is over; reconnect."""
+
+
+class _LoginTimeout(TransportTimeout):
+    """The server accepted the connection but did not answer the login in time."""
 
 
 class _ErrorLog:
@@ -262,8 +274,8 @@ class DeviceSession:
             self._errors("cannot connect to MCS", exc)
             return
         except PullkinError as exc:
-            if getattr(exc, "transient", False):
-                self._errors("re-registration failed, will retry", exc)
+            if getattr(exc, "transient", False) or getattr(exc, "untrusted_certificate", False):
+                self._errors("re-authentication failed, will retry", exc)
                 return
             self.error = exc
             self.hooks.report(exc, None)
@@ -274,15 +286,14 @@ class DeviceSession:
     async def _session(self, link: _Link) -> None:
         logged_in_at: float | None = None
         try:
-            with anyio.fail_after(self.config.login_timeout):
-                await self._login(link)
+            await self._login_in_time(link)
             logged_in_at = time.monotonic()
             await self._serve(link)
         except LoginError as exc:
             self._last_login_error = exc
             self._needs_reauth = True
             self._errors("MCS login refused; will check in and register again", exc)
-        except TimeoutError as exc:
+        except _LoginTimeout as exc:
             self._errors("MCS login timed out", exc)
         except (TransportError, ProtocolError, _ConnectionLost) as exc:
             if not self._stop.is_set():
@@ -299,6 +310,17 @@ class DeviceSession:
             self._errors.clear()
 
     # --- login -----------------------------------------------------------------------
+
+    async def _login_in_time(self, link: _Link) -> None:
+        try:
+            with anyio.fail_after(self.config.login_timeout):
+                await self._login(link)
+        except TimeoutError:
+            raise _LoginTimeout(
+                f"no LoginResponse from {self.endpoints.mcs_host} within "
+                f"{self.config.login_timeout:g} s of connecting (SessionConfig.login_timeout); "
+                "reconnecting"
+            ) from None
 
     async def _login(self, link: _Link) -> None:
         self._server_heartbeat = None
@@ -356,14 +378,17 @@ class DeviceSession:
         conn = link.conn
         while True:
             replies: list[ev.Event] = []
-            while (event := conn.next_event()) is not ev.NEED_DATA:
-                reply = self._on_event(link, event)
-                if reply is not None:
-                    replies.append(reply)
-            # One hand-over per app and chunk, not per message.
-            batches, link.batches = link.batches, {}
-            for app, messages in batches.values():
-                self.hooks.deliver(self, app, messages)
+            try:
+                while (event := conn.next_event()) is not ev.NEED_DATA:
+                    reply = self._on_event(link, event)
+                    if reply is not None:
+                        replies.append(reply)
+            finally:
+                # One hand-over per app and chunk, not per message; also when a bad
+                # frame ends the connection after good messages of the same chunk.
+                batches, link.batches = link.batches, {}
+                for app, messages in batches.values():
+                    self.hooks.deliver(self, app, messages)
             self._confirm(conn.take_confirmed())
             if replies:
                 await link.write(replies)
@@ -374,6 +399,8 @@ class DeviceSession:
     def _on_event(self, link: _Link, event: ev.Event | ev.NeedData) -> ev.Event | None:
         if isinstance(event, ev.DataMessage):
             return self._on_data(link, event)
+        if isinstance(event, ev.InvalidDataMessage):
+            self._on_invalid(link, event)
         if isinstance(event, ev.HeartbeatPing):
             return ev.HeartbeatAck()
         if isinstance(event, ev.HeartbeatAck):
@@ -399,10 +426,11 @@ class DeviceSession:
         copy = _Copy(link, message.stream_index)
         link.in_flight += 1
         if app is None:
-            self.hooks.report(
-                PullkinError(f"no registered app for message {pid or '?'}"), stanza
-            )  # acknowledged anyway: it would come back forever
-            copy.acknowledge()
+            subtype = next((i.value for i in stanza.app_data if i.key == "subtype"), "")
+            self._reject(copy, pid, None, PullkinError(
+                f"message {pid or '?'} is for no registered app (subtype {subtype!r}, "
+                f"category {stanza.category!r}); it is acknowledged and dropped"
+            ), stanza)  # fmt: skip
             return None
         if not pid:
             link.unkeyed[id(message)] = copy
@@ -419,6 +447,48 @@ class DeviceSession:
         else:
             batch[1].append(message)
         return None
+
+    def _on_invalid(self, link: _Link, message: ev.InvalidDataMessage) -> None:
+        self.stats.received += 1
+        copy = _Copy(link, message.stream_index)
+        link.in_flight += 1
+        stanza = message.stanza
+        pid = stanza.persistent_id
+        error = RemoteProtocolError(
+            f"message {pid or '?'} cannot be delivered: {message.problem}; "
+            "it is acknowledged so the server does not send it again"
+        )
+        if self._reject(copy, pid, self.hooks.route(stanza), error, stanza):
+            self.stats.invalid += 1
+
+    def _reject(
+        self,
+        copy: _Copy,
+        pid: str,
+        app: AppRoute | None,
+        error: PullkinError,
+        stanza: DataMessageStanza,
+    ) -> bool:
+        """Bad input (design §6): reported once, then handled like a message whose
+        handlers are done — durable with the next group commit (a redelivery is not
+        reported again), then acknowledged; never dispatched.  A message for no app
+        is kept in the device's first app's ledger.  Returns whether it was reported."""
+        ledgers = [app.ledger] if app is not None else list(self.hooks.ledgers())
+        if not pid or not ledgers:
+            self.hooks.report(error, stanza)
+            copy.acknowledge()  # no id to make durable
+            return True
+        ledger = ledgers[0]
+        verdict = ledger.receive(pid, copy)
+        if verdict is not Verdict.DISPATCH:
+            self.stats.duplicates += 1
+            if verdict is Verdict.ACKNOWLEDGE:
+                copy.acknowledge()
+            return False  # WAIT: acknowledged when the first copy is durable
+        self.hooks.report(error, stanza)
+        ledger.finish(pid)
+        self.hooks.handled()
+        return True
 
     def message_done(self, app: AppRoute, message: ev.DataMessage) -> None:
         """Handlers of *message* returned (or failed): it becomes durable with the

@@ -126,21 +126,27 @@ def checkin_request(
 
 
 def parse_checkin_response(
-    status: int, headers: Mapping[str, str], body: bytes
+    status: int, headers: Mapping[str, str], body: bytes, *, returning: bool = True
 ) -> checkin_pb2.AndroidCheckinResponse:
     """The check-in answer, or ``CheckinError`` (checkin.md §5).
 
-    400 and 401 are final (malformed request; stored android_id/security_token
-    rejected: the caller must register again); everything else that is not a
-    parsable 200 with both ids non-zero is worth a retry, as Chrome does.
+    400 and 401 are final (malformed request; for a *returning* device, 401 means its
+    android_id/security_token were rejected: ``device_gone``, register again);
+    everything else that is not a parsable 200 with both ids non-zero is worth a
+    retry, as Chrome does.
     """
     if status in (400, 401):
-        hint = (
-            "the stored android_id/security_token were rejected: register again"
-            if status == 401
-            else "the server rejected the request as malformed"
+        if status == 400:
+            hint = "the server rejected the request as malformed"
+        elif returning:
+            hint = "the stored android_id/security_token were rejected: register again"
+        else:
+            hint = "the server refused to check in a new device (is Endpoints.checkin right?)"
+        raise CheckinError(
+            f"check-in answered HTTP {status}: {hint}",
+            http_status=status,
+            device_gone=status == 401 and returning,
         )
-        raise CheckinError(f"check-in answered HTTP {status}: {hint}", http_status=status)
     if status != 200:
         raise CheckinError(
             f"check-in answered HTTP {status}: {_detail(body)}", transient=True, http_status=status
@@ -183,7 +189,8 @@ def gcm_from_checkin(
     ):
         raise CheckinError(
             "check-in assigned a new android_id/security_token: the stored "
-            "registration is no longer valid, register again"
+            "registration is no longer valid, register again",
+            device_gone=True,
         )
     return previous
 
