@@ -23,6 +23,7 @@ from pullkin.emulator import Emulator
 from pullkin.emulator._tls import make_local_ca
 from pullkin.endpoints import Endpoints
 from pullkin.errors import DecryptionError, PullkinError, RemoteProtocolError
+from pullkin.local_store import LocalStore
 from pullkin.mcs import events as ev
 from pullkin.mcs._buffer import encode_varint32
 from pullkin.mcs._strings import opaque_id
@@ -30,7 +31,6 @@ from pullkin.mcs.codec import McsConnection, Role
 from pullkin.models import AppCredentials, AppCredentialsFcm, AppCredentialsGcm, AppCredentialsKeys
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 from pullkin.receiver import SessionConfig, SessionState
-from pullkin.store import CredentialStore
 
 pytestmark = pytest.mark.anyio
 
@@ -193,10 +193,11 @@ async def test_a_hostile_server_cannot_stop_delivery_or_spoil_the_store(
     assert client.stats.received >= n + len(bad)
     # The credentials file is valid JSON, loads, and remembers what was handled.
     json.loads(path.read_text())
-    store = CredentialStore.open(path)
-    assert store.get("1") == credentials
-    handled, _ = store.persistent_state("1")
-    assert {f"0:good-{i}" for i in range(n)} | set(bad) - {"0:bad-other-app"} <= set(handled)
+    store = LocalStore.open(path)
+    assert await store.get_credentials("1") == credentials
+    handled = (await store.load_ids("1")).handled
+    await store.aclose()
+    assert {f"0:good-{i}" for i in range(n)} | set(bad) <= set(handled)
 
 
 # --- item by item -------------------------------------------------------------------------
