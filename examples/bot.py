@@ -7,7 +7,7 @@
 ``--webhook`` POSTs each message as JSON; ``--reply-token`` answers through FCM HTTP
 v1 with the given service account (data ``{"reply_to": <fcm message id>}``).
 ``--emulator emu.json`` points everything at a local emulator; ``--count N`` exits
-after N messages (used by the tests).
+after N messages (used by the tests); Ctrl-C stops cleanly.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import ssl
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,8 @@ async def main() -> None:
         account = args.service_account or (
             config["service_account_path"] if args.emulator else None
         )
+        if account is None:
+            parser.error("--reply-token needs --service-account FILE (or --emulator)")
         sender = FcmSender(account, endpoints=endpoints if args.emulator else None)
     done = asyncio.Event()
     handled = 0
@@ -78,10 +81,13 @@ async def main() -> None:
 
         await client.add_stored_apps()
         await client.wait_connected()
+        for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C ends cleanly
+            asyncio.get_running_loop().add_signal_handler(signum, done.set)
         print("bot ready", flush=True)
         runner = asyncio.create_task(client.run())
-        await done.wait() if args.count else runner
+        await done.wait()
         await client.stop()
+        await runner
         if sender is not None:
             await sender.aclose()
 

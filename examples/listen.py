@@ -9,7 +9,8 @@ messages:
     python examples/listen.py --credentials creds.json
 
 Against a local emulator, add ``--emulator emu.json`` (the JSON `pullkin emulator`
-prints) to both commands.  ``--count N`` exits after N messages (used by the tests).
+prints) to both commands.  Ctrl-C (or SIGTERM) stops cleanly: what was handled is
+acknowledged first.  ``--count N`` exits after N messages (used by the tests).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 from pathlib import Path
 
 from pullkin import DataMessageStanza, Endpoints, Message, Pullkin
@@ -60,11 +62,18 @@ async def main() -> None:
     if args.emulator:
         config = json.loads(args.emulator.read_text())
         endpoints = Endpoints.from_dict(config["endpoints"], ca_path=config["ca_path"])
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C ends cleanly, no traceback
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     async with build(args.credentials, endpoints, args.count) as client:
         await client.add_stored_apps()
         await client.wait_connected()
         print("listening", flush=True)
-        await client.run()
+        running = asyncio.ensure_future(client.run())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([running, stopping], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+    # Leaving `async with` stopped the client: what was handled is acknowledged first.
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -133,3 +134,28 @@ def test_the_readmes_harness_example_is_examples_test_harness() -> None:
     example = (EXAMPLES / "test_harness.py").read_text(encoding="utf-8")
     body = example.split('"""\n\nfrom __future__ import annotations\n\n', 1)[1]
     assert f"```python\n{body}```" in readme
+
+
+@pytest.mark.parametrize(("script", "ready"), [("listen.py", "listening"), ("bot.py", "bot ready")])
+async def test_an_example_stops_on_ctrl_c_without_a_traceback(
+    emu: Emulator, tmp_path: Path, script: str, ready: str
+) -> None:
+    creds, config, _ = await registered(emu, tmp_path)
+    async with running(script, "--credentials", str(creds), "--emulator", str(config)) as process:
+        await read_until(process, ready)
+        process.send_signal(signal.SIGINT)
+        _, errors = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, errors.decode()
+    assert b"Traceback" not in errors
+
+
+async def test_bot_reply_token_without_a_service_account_is_a_usage_error(
+    tmp_path: Path,
+) -> None:
+    async with running(
+        "bot.py", "--credentials", str(tmp_path / "c.json"), "--reply-token", "T"
+    ) as process:
+        _, errors = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    assert b"--reply-token needs --service-account" in errors
+    assert b"Traceback" not in errors

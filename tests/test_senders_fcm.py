@@ -433,3 +433,9 @@ def test_project_id_is_required_from_key_or_argument() -> None:
     with pytest.raises(ConfigError, match="project_id"):
         FcmSender(info)
     assert FcmSender(info, "given").project_id == "given"
+
+
+@pytest.mark.parametrize("account", [None, 42, b"{}"])
+def test_a_sender_without_a_usable_service_account_is_a_config_error(account: object) -> None:
+    with pytest.raises(ConfigError, match="a service account is needed"):
+        FcmSender(account)  # type: ignore[arg-type]

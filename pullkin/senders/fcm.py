@@ -113,6 +113,12 @@ _CANONICAL: dict[str, type[SendError]] = {
 
 def load_service_account(source: Mapping[str, Any] | str | Path) -> dict[str, Any]:
     """Read a service-account key: a dict, a path to its JSON file, or the JSON text."""
+    if not isinstance(source, (Mapping, str, Path)):
+        raise ConfigError(
+            f"a service account is needed (a dict, a path to the key file or its JSON text), "
+            f"got {type(source).__name__}: download a key from the Firebase console "
+            "(Project settings > Service accounts)"
+        )
     if isinstance(source, Mapping):
         info = dict(source)
     elif isinstance(source, Path) or not str(source).lstrip().startswith(("{", "[")):
