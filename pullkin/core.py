@@ -24,7 +24,7 @@ import datetime as _dt
 import logging
 import random
 import uuid
-from typing import TYPE_CHECKING, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import aiohttp
 
@@ -150,13 +150,18 @@ class PullkinCore(AsyncClosing):
         android_cert: str | None = None,
         app_name: str = "org.chromium.linux",
         retries: int = 5,
+        current_retry: int = 0,
         *,
         vapid_key: str | None = None,
         subtype: str | None = None,
         device: AppCredentialsGcm | None = None,
         installation: FirebaseInstallation | None = None,
+        **_: Any,
     ) -> AppCredentialsGcm:
         """Check in (as *device* when given, else as a new device) and call register3.
+
+        As in the old Pullkin, *current_retry* retries are taken as already spent (at
+        least the first attempt is always made) and other keywords are ignored.
 
         Without *installation*: the Chrome web variant (A.2) — ``app`` = *app_name*,
         ``X-subtype`` = *subtype* (default ``wp:<project id>#<uuid4>``), ``sender`` =
@@ -167,6 +172,9 @@ class PullkinCore(AsyncClosing):
         package), ``sender`` = *sender_id*, ``X-gmp_app_id`` = *app_id*, ``cert`` =
         *android_cert*; the returned ``token`` is already the FCM token.
         """
+        if current_retry < 0:
+            raise ConfigError("current_retry must not be negative")
+        retries = max(retries - current_retry, 0)
         checked = await self._device(device, retries)
         if installation is None:
             bundle = firebase_project_id or "receiver.push.com"

@@ -7,85 +7,32 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
 
 import pytest
+from _cli_support import (
+    ENV,
+    PULLKIN,
+    one_line_error,
+    pullkin,
+    read_line,
+    running_emulator,
+    start,
+    stop,
+)
 
 from pullkin.commands._common import EMULATOR_API_KEY
 from pullkin.emulator import Emulator
 
-BIN = Path(sys.executable).parent
-PULLKIN = shutil.which("pullkin", path=str(BIN)) or "pullkin"
-ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
-for _name in ("GOOGLE_APPLICATION_CREDENTIALS", "PULLKIN_VAPID_PRIVATE_KEY"):
-    ENV.pop(_name, None)
-
-
-def pullkin(
-    *args: str, cwd: Path | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PULLKIN, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=ENV,
-        check=False,
-    )  # fmt: skip
-
-
-def one_line_error(result: subprocess.CompletedProcess[str], code: int) -> str:
-    """The single error line of a failed command (after argparse's usage lines, if
-    any), asserting there is nothing more."""
-    assert result.returncode == code, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = result.stderr.splitlines()
-    if lines and lines[0].startswith("usage: "):
-        lines = [line for line in lines if not line.startswith(("usage: ", " "))]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("pullkin "), result.stderr
-    return lines[0]
-
-
-def start(*args: str, stdout: Any = subprocess.PIPE) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [PULLKIN, *args], stdout=stdout, stderr=subprocess.PIPE, text=True, env=ENV
-    )
-
-
-def read_line(stream: IO[str] | None, timeout: float = 30) -> str:
-    """One line from a child's pipe, or fail after *timeout* seconds."""
-    import selectors
-
-    assert stream is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(stream, selectors.EVENT_READ)
-        assert selector.select(timeout), "the command printed nothing"
-    return stream.readline()
-
-
-def stop(process: subprocess.Popen[str]) -> tuple[int, str, str]:
-    if process.returncode is None:
-        process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=30)
-    return process.returncode, out, err
-
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """``pullkin emulator`` running; its JSON line saved as the README says."""
-    process = start("emulator")
-    try:
-        line = read_line(process.stdout)
-        path = tmp_path_factory.mktemp("emulator") / "emu.json"
-        path.write_text(line)
+    """One ``pullkin emulator`` for the tests of this module."""
+    with running_emulator(tmp_path_factory.mktemp("emulator")) as path:
         yield path
-    finally:
-        code, _, err = stop(process)
-        assert code == 0, err
 
 
 # --- 1. user errors are one line -------------------------------------------------------

@@ -291,10 +291,10 @@ async def test_tag_management_round_trip(emu: Emulator) -> None:
         await baidu.create_tag("vip")
         added = await baidu.add_devices_to_tag("vip", ["1", "2", "dead"])
         assert [(d.channel_id, d.ok) for d in added] == [("1", True), ("2", True), ("dead", False)]
-        assert await baidu.query_device_num_in_tag("vip") == 2
+        assert (await baidu.query_device_num_in_tag("vip")).device_num == 2
         removed = await baidu.del_devices_from_tag("vip", ["1", "9"])
         assert [d.ok for d in removed] == [True, False]
-        assert await baidu.query_device_num_in_tag("vip") == 1
+        assert (await baidu.query_device_num_in_tag("vip")).device_num == 1
         tags = await baidu.query_tags(tag="vip")
         assert [t.tag for t in tags.result] == ["vip"]
         assert (await baidu.delete_tag("vip")).ok

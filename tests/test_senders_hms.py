@@ -142,7 +142,9 @@ def test_encode_keeps_false_zero_and_the_fields_the_seed_sdk_drops() -> None:
     assert n["profile_id"] == "p1"
     assert n["buttons"][1] == {"name": "Go", "action_type": 2, "intent": "https://x"}
     assert n["badge"] == {"add_num": 1, "class": "com.example.Main"}
-    assert "use_default_vibrate" not in n  # unset stays unset
+    assert n["use_default_vibrate"] is True  # the seed SDK's defaults
+    assert n["use_default_light"] is True
+    assert encoded["urgency"] == "NORMAL"
 
 
 def test_encode_writes_apns_and_webpush_with_their_wire_names() -> None:

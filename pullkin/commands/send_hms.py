@@ -4,6 +4,7 @@
   pullkin send hms --topic news --data '{"k":"v"}' --validate-only
   pullkin send hms --subscribe news --token T1        (also --unsubscribe, --list-topics T)
   pullkin send hms --call query_subscribe_list --params '{"token":"T1"}'
+  pullkin send hms --call send --params '{"message": {"data": "hi", "topic": "news"}}'
 
 Credentials: app_id and app_secret (the OAuth client ID and secret) from
 --credentials FILE, --emulator CONFIG.json or PULLKIN_HMS_APP_ID / PULLKIN_HMS_APP_SECRET.

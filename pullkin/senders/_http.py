@@ -224,7 +224,8 @@ class HttpClient(AsyncClosing):
     """One vendor's pooled, retrying HTTP client; an async context manager.
 
     ``session``: use this aiohttp session instead of creating one (it is then never
-    closed here).  ``timeout``: seconds per attempt.  ``ssl``: an ``SSLContext`` to
+    closed here).  ``timeout``: seconds per attempt (``connect_timeout``: of which
+    at most this many to connect, TLS included).  ``ssl``: an ``SSLContext`` to
     trust (``None`` = system store, verification always on).  ``classify``: the
     vendor's answer → error mapping.  ``request_id_header``: send our request id under
     this header; ``response_id_headers``: where the vendor puts its own id.
@@ -236,6 +237,7 @@ class HttpClient(AsyncClosing):
         *,
         session: aiohttp.ClientSession | None = None,
         timeout: float = 10.0,
+        connect_timeout: float | None = None,
         retry: RetryPolicy | None = None,
         ssl: _ssl.SSLContext | None = None,
         classify: Classifier | None = None,
@@ -249,6 +251,8 @@ class HttpClient(AsyncClosing):
     ) -> None:
         if timeout <= 0:
             raise ConfigError(f"{vendor} sender: timeout must be positive seconds")
+        if connect_timeout is not None and connect_timeout <= 0:
+            raise ConfigError(f"{vendor} sender: connect_timeout must be positive seconds")
         self.vendor = vendor
         self.retry = retry or RetryPolicy()
         self.classify = classify or default_classify(vendor)
@@ -257,7 +261,8 @@ class HttpClient(AsyncClosing):
         self._owns_session = session is None
         self._ssl: _ssl.SSLContext | bool = ssl if ssl is not None else True
         self._timeout = timeout
-        self._attempt_timeout = aiohttp.ClientTimeout(total=timeout)
+        self._connect_timeout = connect_timeout
+        self._attempt_timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self._request_id_header = request_id_header
         self._response_id_headers = tuple(response_id_headers)
         self._limit = limit
@@ -381,7 +386,9 @@ class HttpClient(AsyncClosing):
     ) -> HttpResponse:
         timeout = self._attempt_timeout
         if remaining < self._timeout:
-            timeout = aiohttp.ClientTimeout(total=max(remaining, 0.001))
+            timeout = aiohttp.ClientTimeout(
+                total=max(remaining, 0.001), connect=self._connect_timeout
+            )
         try:
             async with session.request(
                 method, url, data=body, headers=headers, params=params,

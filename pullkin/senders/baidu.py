@@ -35,7 +35,8 @@ from pullkin.senders.baidu_models import (
 )
 from pullkin.senders.baidu_results import (
     TIME_EXPIRED,
-    BaiduDeviceResult,
+    BaiduDeviceNum,
+    BaiduDeviceResults,
     BaiduDeviceStatistics,
     BaiduList,
     BaiduMsgStatus,
@@ -92,7 +93,9 @@ class BaiduSender(_OwnsHttpClient):
     ``device_type`` (3 Android, 4 iOS) is sent with every call unless a call gives
     its own: Baidu 3.0 splits each app by platform.  ``base_url`` is the REST root
     (``…/rest/3.0/``); ``sign_expires`` adds an ``expires`` of that many seconds
-    after the timestamp (anti-replay).  ``clock`` gives Unix time (tests).
+    after the timestamp (anti-replay).  ``timeout`` bounds each attempt and
+    ``connect_timeout`` its connection (the seed's ``timeout`` / ``connecttimeout``).
+    ``clock`` gives Unix time (tests).
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class BaiduSender(_OwnsHttpClient):
         session: aiohttp.ClientSession | None = None,
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = 10.0,
+        connect_timeout: float | None = None,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -120,9 +124,19 @@ class BaiduSender(_OwnsHttpClient):
         self._sign_expires = sign_expires
         self._clock = clock
         self._http = HttpClient(
-            "baidu", session=session, timeout=timeout, retry=retry, ssl=ssl_context,
-            classify=_classify,
+            "baidu", session=session, timeout=timeout, connect_timeout=connect_timeout,
+            retry=retry, ssl=ssl_context, classify=_classify,
         )  # fmt: skip
+
+    def set_api_key(self, api_key: str) -> None:
+        """Use another API key from the next call on (the seed's ``setApiKey``)."""
+        require_non_empty("BaiduSender", api_key=api_key)
+        self.api_key = api_key
+
+    def set_secret_key(self, secret_key: str) -> None:
+        """Sign with another secret key from the next call on (``setSecretKey``)."""
+        require_non_empty("BaiduSender", secret_key=secret_key)
+        self._secret_key = secret_key
 
     # --- the one request path -------------------------------------------------------
 
@@ -236,8 +250,8 @@ class BaiduSender(_OwnsHttpClient):
         self,
         tag: str,
         msg: Msg,
-        *,
         type: int = 1,
+        *,
         msg_type: int | None = None,
         msg_expires: int | None = None,
         deploy_status: int | None = None,
@@ -353,28 +367,24 @@ class BaiduSender(_OwnsHttpClient):
         result, rid = await self._call("app/del_tag", {"tag": p.tag_name(tag)})
         return BaiduTagResult(str(result.get("tag", tag)), _int(result.get("result")), rid)
 
-    async def add_devices_to_tag(
-        self, tag: str, channel_ids: Sequence[str]
-    ) -> tuple[BaiduDeviceResult, ...]:
+    async def add_devices_to_tag(self, tag: str, channel_ids: Sequence[str]) -> BaiduDeviceResults:
         """Add 1..10 channels to *tag*; one result per channel."""
         params = {"tag": p.tag_name(tag), "channel_ids": p.channel_ids_param(channel_ids, 10)}
-        result, _ = await self._call("tag/add_devices", params)
-        return device_results(result)
+        return device_results(*await self._call("tag/add_devices", params))
 
     async def del_devices_from_tag(
         self, tag: str, channel_ids: Sequence[str]
-    ) -> tuple[BaiduDeviceResult, ...]:
+    ) -> BaiduDeviceResults:
         """Remove 1..10 channels from *tag*; one result per channel."""
         params = {"tag": p.tag_name(tag), "channel_ids": p.channel_ids_param(channel_ids, 10)}
-        result, _ = await self._call("tag/del_devices", params)
-        return device_results(result)
+        return device_results(*await self._call("tag/del_devices", params))
 
     delete_devices_from_tag = del_devices_from_tag
 
-    async def query_device_num_in_tag(self, tag: str) -> int:
-        """How many devices *tag* holds."""
-        result, _ = await self._call("tag/device_num", {"tag": p.tag_name(tag)})
-        return _int(result.get("device_num")) or 0
+    async def query_device_num_in_tag(self, tag: str) -> BaiduDeviceNum:
+        """How many devices *tag* holds (``.device_num``)."""
+        result, rid = await self._call("tag/device_num", {"tag": p.tag_name(tag)})
+        return BaiduDeviceNum(_int(result.get("device_num")) or 0, rid)
 
     # --- statistics -----------------------------------------------------------------
 

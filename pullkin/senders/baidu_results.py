@@ -8,7 +8,7 @@ methods) and keep the decoded ``response_params`` in ``raw``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,9 @@ from pullkin.errors import (
 from pullkin.senders._common import class_for_status
 
 __all__ = [
+    "BaiduDeviceNum",
     "BaiduDeviceResult",
+    "BaiduDeviceResults",
     "BaiduDeviceStat",
     "BaiduDeviceStatistics",
     "BaiduList",
@@ -283,12 +285,39 @@ class BaiduDeviceResult:
         return self.result == 0
 
 
-def device_results(params: Mapping[str, Any]) -> tuple[BaiduDeviceResult, ...]:
+@dataclass(frozen=True)
+class BaiduDeviceResults:
+    """``add_devices_to_tag`` / ``del_devices_from_tag``: one result per channel (the
+    object iterates over them) and the call's ``request_id`` (the seed's getRequestId)."""
+
+    results: tuple[BaiduDeviceResult, ...]
+    request_id: str | None = None
+
+    def __iter__(self) -> Iterator[BaiduDeviceResult]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, index: int) -> BaiduDeviceResult:
+        return self.results[index]
+
+
+def device_results(params: Mapping[str, Any], request_id: str | None) -> BaiduDeviceResults:
     items = _items(params.get("result", params.get("devices")))
-    return tuple(
+    results = tuple(
         BaiduDeviceResult(str(item.get("channel_id", "")), _int(item.get("result")))
         for item in items
     )
+    return BaiduDeviceResults(results, request_id)
+
+
+@dataclass(frozen=True)
+class BaiduDeviceNum:
+    """``query_device_num_in_tag``: the count and the call's ``request_id``."""
+
+    device_num: int
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)

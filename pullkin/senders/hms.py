@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,7 +31,12 @@ from pullkin.senders._common import require_non_empty
 from pullkin.senders._http import HttpClient, HttpResponse, RetryPolicy, _OwnsHttpClient, not_json
 from pullkin.senders._token import AccessToken
 from pullkin.senders.hms_encode import dumps, encode_message, send_body
-from pullkin.senders.hms_models import MAX_TOKENS_PER_REQUEST, Message, check_topic_name
+from pullkin.senders.hms_models import (
+    MAX_TOKENS_PER_REQUEST,
+    Message,
+    check_json_message,
+    check_topic_name,
+)
 from pullkin.senders.hms_results import (
     ALL_TOKENS_INVALID,
     PARTIAL_SUCCESS,
@@ -202,8 +207,13 @@ class HmsSender(_OwnsHttpClient):
 
     # --- sending ------------------------------------------------------------------
 
-    async def send(self, message: Message, validate_only: bool = False) -> HmsSendResponse:
+    async def send(
+        self, message: Message | Mapping[str, Any], validate_only: bool = False
+    ) -> HmsSendResponse:
         """Send *message*; ``validate_only`` asks Huawei to check it without delivering.
+
+        *message* is a ``Message``, or Huawei's JSON message as a dict (as the seed's
+        ``App.send`` takes it: its target is checked, the rest is sent as given).
 
         Request-level failures raise ``SendError`` subclasses.  For a token send the
         answer has one result per token: dead tokens (80100000's ``illegal_tokens``,
@@ -211,17 +221,23 @@ class HmsSender(_OwnsHttpClient):
         send fails, its tokens and those after it hold that error, and the earlier
         chunks' results stand — resend ``retryable`` tokens only.
         """
-        if not isinstance(message, Message):
+        if isinstance(message, Message):
+            encoded = encode_message(message)
+        elif isinstance(message, Mapping):
+            encoded = check_json_message(message)
+        else:
             raise InvalidArgumentError(
-                "HmsSender.send needs a pullkin.senders.hms_models.Message", vendor="hms"
+                "HmsSender.send needs a pullkin.senders.hms_models.Message or Huawei's "
+                "JSON message as a dict",
+                vendor="hms",
             )
-        encoded = encode_message(message)
-        if message.token is None:
+        tokens = encoded.get("token")
+        if tokens is None:
             body = send_body(encoded, validate_only)
             response, data = await self._post(self._send_url, body, idempotent=validate_only)
             code = str(data.get("code"))
             return HmsSendResponse(code, str(data.get("msg", "")), (_rid(response, data),))
-        chunks = _chunks(message.token, MAX_TOKENS_PER_REQUEST)
+        chunks = _chunks(tokens, MAX_TOKENS_PER_REQUEST)
         # Every body is built (and size-checked) before the first request goes out.
         bodies = [send_body(encoded, validate_only, chunk) for chunk in chunks]
         return await self._send_chunks(chunks, bodies)

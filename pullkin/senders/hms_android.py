@@ -188,14 +188,27 @@ class Button:
 
 @dataclass(frozen=True, kw_only=True)
 class AndroidNotification:
-    """``message.android.notification``; ``click_action`` is required by Huawei.
+    """``message.android.notification``.
 
-    ``style`` 1 (big text) needs ``big_title`` and ``big_body``; ``style`` 3 (inbox)
-    needs ``inbox_content`` (at most 5 lines of 1024 characters).  ``when`` is an
-    aware datetime or RFC 3339 UTC text; ``auto_clear`` is in milliseconds.
+    Huawei requires a ``click_action``; without one, a tap opens the app
+    (``ClickAction(type=3)`` is sent).  ``style`` 1 (big text) needs ``big_title`` and
+    ``big_body``; ``style`` 3 (inbox) needs ``inbox_content`` (at most 5 lines of 1024
+    characters).  ``when`` is an aware datetime or RFC 3339 UTC text; ``auto_clear``
+    is in milliseconds.  ``use_default_vibrate`` and ``use_default_light`` default to
+    True, as in the seed SDK.  The seed's constants are here too: ``PRIORITY_*`` for
+    ``importance``, ``PUBLIC``/``PRIVATE``/``SECRET``/``VISIBILITY_UNSPECIFIED`` for
+    ``visibility``.
     """
 
-    click_action: ClickAction
+    PRIORITY_DEFAULT = "NORMAL"
+    PRIORITY_HIGH = "HIGH"
+    PRIORITY_LOW = "LOW"
+    PRIVATE = "PRIVATE"
+    PUBLIC = "PUBLIC"
+    SECRET = "SECRET"
+    VISIBILITY_UNSPECIFIED = "VISIBILITY_UNSPECIFIED"
+
+    click_action: ClickAction | None = None
     title: str | None = None
     body: str | None = None
     icon: str | None = None
@@ -223,8 +236,8 @@ class AndroidNotification:
     when: _dt.datetime | str | None = None
     local_only: bool | None = None
     importance: str | None = None
-    use_default_vibrate: bool | None = None
-    use_default_light: bool | None = None
+    use_default_vibrate: bool | None = True
+    use_default_light: bool | None = True
     vibrate_config: Sequence[str] | None = None
     visibility: str | None = None
     light_settings: LightSettings | None = None
@@ -330,12 +343,13 @@ class AndroidConfig:
     """``message.android``: delivery options plus the Android notification.
 
     ``ttl`` is seconds (int or timedelta, at most 15 days); ``collapse_key`` −1 (cache
-    all), 0 (latest only) or 1..100; ``urgency`` ``"HIGH"``/``"NORMAL"``;
+    all), 0 (latest only) or 1..100; ``urgency`` ``"HIGH"``/``"NORMAL"`` (the seed's
+    default ``"NORMAL"``; None leaves it to Huawei);
     ``target_user_type`` 1 marks a test message; ``fast_app_target`` 1 dev / 2 prod.
     """
 
     collapse_key: int | None = None
-    urgency: str | None = None
+    urgency: str | None = "NORMAL"
     category: str | None = None
     ttl: int | _dt.timedelta | None = None
     bi_tag: str | None = None

@@ -106,6 +106,10 @@ def _lang_keys(keys: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str
     return {key: dict(languages) for key, languages in keys.items()}
 
 
+#: Huawei requires a click action; the seed SDK leaves it optional: open the app.
+_OPEN_APP = ClickAction(type=3)
+
+
 def _android_notification(n: AndroidNotification) -> dict[str, Any]:
     return _prune(
         {
@@ -116,7 +120,7 @@ def _android_notification(n: AndroidNotification) -> dict[str, Any]:
             "sound": n.sound,
             "default_sound": n.default_sound,
             "tag": n.tag,
-            "click_action": _click_action(n.click_action),
+            "click_action": _click_action(n.click_action or _OPEN_APP),
             "body_loc_key": n.body_loc_key,
             "body_loc_args": _list(n.body_loc_args),
             "title_loc_key": n.title_loc_key,

@@ -9,6 +9,7 @@ naming the field, before anything is sent.  The Android types live in
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -99,8 +100,17 @@ class Notification:
 class ApnsHeaders:
     """APNs request headers (wire names with dashes, e.g. ``apns-topic``).
 
-    The seed SDK spells the topic header ``pns-topic``; this one is right.
+    ``HEAD_*`` are the wire names, as in the seed's ``APNsHeader`` (which spells the
+    topic header ``pns-topic``; this one is right, and a dict given to ``ApnsConfig``
+    may use either).
     """
+
+    HEAD_AUTHORIZATION = "authorization"
+    HEAD_APNs_ID = "apns-id"
+    HEAD_APNs_EXPIRATION = "apns-expiration"
+    HEAD_APNs_PRIORITY = "apns-priority"
+    HEAD_APNs_TOPIC = "apns-topic"
+    HEAD_APNs_COLLAPSE_ID = "apns-collapse-id"
 
     authorization: str | None = None
     apns_id: str | None = None
@@ -191,11 +201,50 @@ class ApnsHmsOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class ApnsConfig:
-    """``message.apns``: headers, payload and HMS options for iOS devices."""
+    """``message.apns``: headers, payload and HMS options for iOS devices.
 
-    headers: ApnsHeaders | None = None
+    ``headers`` may also be a dict keyed by wire name (``ApnsHeaders.HEAD_*``), as
+    the seed's ``APNsConfig`` takes it."""
+
+    headers: ApnsHeaders | Mapping[str, Any] | None = None
     payload: ApnsPayload | None = None
     hms_options: ApnsHmsOptions | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.headers, Mapping):
+            _freeze(self, "headers", _apns_headers_from(self.headers))
+
+
+_APNS_HEADER_FIELDS = {
+    "authorization": "authorization",
+    "apns-id": "apns_id",
+    "apns-expiration": "apns_expiration",
+    "apns-priority": "apns_priority",
+    "apns-topic": "apns_topic",
+    "pns-topic": "apns_topic",  # the seed's spelling of apns-topic
+    "apns-collapse-id": "apns_collapse_id",
+}
+
+
+def _apns_headers_from(headers: Mapping[str, Any]) -> ApnsHeaders:
+    fields: dict[str, Any] = {}
+    for key, value in headers.items():
+        name = _APNS_HEADER_FIELDS.get(str(key).lower())
+        _require(name is not None, f"ApnsConfig.headers has an unknown header {key!r}")
+        assert name is not None
+        fields[name] = (
+            _whole(f"ApnsConfig.headers[{key!r}]", value) if key == "apns-expiration" else value
+        )
+    return ApnsHeaders(**fields)
+
+
+def _whole(what: str, value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(
+            f"{what} must be whole seconds, got {value!r}", vendor="hms"
+        ) from None
 
 
 # --- Web Push --------------------------------------------------------------------
@@ -273,12 +322,30 @@ class WebPushHmsOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class WebPushConfig:
-    """``message.webpush``."""
+    """``message.webpush``.  ``headers`` may also be a dict keyed by
+    ``TTL_HEADER``/``URGENCY_HEADER``/``TOPIC_HEADER``, as in the seed."""
 
-    headers: WebPushHeaders | None = None
+    TOPIC_HEADER = "topic"
+    TTL_HEADER = "ttl"
+    URGENCY_HEADER = "urgency"
+
+    headers: WebPushHeaders | Mapping[str, Any] | None = None
     data: str | None = None
     notification: WebPushNotification | None = None
     hms_options: WebPushHmsOptions | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.headers, Mapping):
+            known = {self.TOPIC_HEADER, self.TTL_HEADER, self.URGENCY_HEADER}
+            unknown = set(self.headers) - known
+            _require(not unknown, f"WebPushConfig.headers has unknown header(s) {sorted(unknown)}")
+            ttl = self.headers.get(self.TTL_HEADER)
+            headers = WebPushHeaders(
+                ttl=None if ttl is None else _whole("WebPushConfig.headers['ttl']", ttl),
+                topic=self.headers.get(self.TOPIC_HEADER),
+                urgency=self.headers.get(self.URGENCY_HEADER),
+            )
+            _freeze(self, "headers", headers)
 
 
 # --- the message -----------------------------------------------------------------
@@ -315,6 +382,29 @@ class Message:
         if self.data is not None and not isinstance(self.data, str):
             _require(isinstance(self.data, Mapping), "Message.data must be a str or a mapping")
             _freeze(self, "data", dict(self.data))
+
+
+def check_json_message(message: Mapping[str, Any]) -> dict[str, Any]:
+    """Huawei's JSON message given as a dict (the seed's ``App.send`` takes one): its
+    target is checked like ``Message``'s, a mapping ``data`` becomes JSON text; the
+    rest is sent as given."""
+    encoded = dict(message)
+    targets = [key for key in ("token", "topic", "condition") if encoded.get(key) is not None]
+    _require(
+        len(targets) == 1,
+        'a JSON message needs exactly one of "token", "topic" or "condition"',
+    )
+    if "token" in targets:
+        encoded["token"] = list(_check_tokens(encoded["token"]))
+    if "topic" in targets:
+        check_topic_name("message topic", encoded["topic"])
+    if "condition" in targets:
+        _check_condition(encoded["condition"])
+    data = encoded.get("data")
+    if data is not None and not isinstance(data, str):
+        _require(isinstance(data, Mapping), 'message "data" must be a string or an object')
+        encoded["data"] = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return encoded
 
 
 def _check_tokens(tokens: Sequence[str]) -> tuple[str, ...]:

@@ -164,6 +164,7 @@ class UmengSender(_OwnsHttpClient):
         production_mode: bool | None,
         mipush: bool | None = None,
         mi_activity: str | None = None,
+        extra_fields: Mapping[str, Any] | None = None,
     ) -> UmengResult:
         if not isinstance(payload, (AndroidPayload, IosPayload)):
             raise _invalid("Umeng payload must be an AndroidPayload or an IosPayload")
@@ -173,7 +174,7 @@ class UmengSender(_OwnsHttpClient):
         fields = send_fields(  # validates everything before the first request
             app_key=self.app_key, timestamp="", type=type, targets=targets, payload=payload,
             policy=policy, production_mode=mode, description=description, mipush=mipush,
-            mi_activity=mi_activity, now=now,
+            mi_activity=mi_activity, extra_fields=extra_fields, now=now,
         )  # fmt: skip
 
         def build(timestamp: str) -> dict[str, Any]:
@@ -195,6 +196,7 @@ class UmengSender(_OwnsHttpClient):
         production_mode: bool | None = None,
         mipush: bool | None = None,
         mi_activity: str | None = None,
+        extra_fields: Mapping[str, Any] | None = None,
     ) -> UmengResult:
         """Send to one device; returns its ``msg_id``."""
         if not isinstance(device_token, str):
@@ -203,6 +205,7 @@ class UmengSender(_OwnsHttpClient):
         return await self._send(
             "unicast", targets, payload, policy=policy, description=description,
             production_mode=production_mode, mipush=mipush, mi_activity=mi_activity,
+            extra_fields=extra_fields,
         )  # fmt: skip
 
     async def listcast(
@@ -215,6 +218,7 @@ class UmengSender(_OwnsHttpClient):
         production_mode: bool | None = None,
         mipush: bool | None = None,
         mi_activity: str | None = None,
+        extra_fields: Mapping[str, Any] | None = None,
     ) -> UmengListcastResult:
         """Send to a list of devices, 500 a request; one ``UmengChunk`` per request.
 
@@ -235,6 +239,7 @@ class UmengSender(_OwnsHttpClient):
                 result = await self._send(
                     "listcast", targets, payload, policy=policy, description=description,
                     production_mode=production_mode, mipush=mipush, mi_activity=mi_activity,
+                    extra_fields=extra_fields,
                 )  # fmt: skip
             except SendError as exc:
                 if index == 0:
@@ -253,11 +258,13 @@ class UmengSender(_OwnsHttpClient):
         production_mode: bool | None = None,
         mipush: bool | None = None,
         mi_activity: str | None = None,
+        extra_fields: Mapping[str, Any] | None = None,
     ) -> UmengResult:
         """Send to every device of the app (a task: returns ``task_id``)."""
         return await self._send(
             "broadcast", {}, payload, policy=policy, description=description,
             production_mode=production_mode, mipush=mipush, mi_activity=mi_activity,
+            extra_fields=extra_fields,
         )  # fmt: skip
 
     async def groupcast(
@@ -270,6 +277,7 @@ class UmengSender(_OwnsHttpClient):
         production_mode: bool | None = None,
         mipush: bool | None = None,
         mi_activity: str | None = None,
+        extra_fields: Mapping[str, Any] | None = None,
     ) -> UmengResult:
         """Send to the devices matching *filter*, e.g.
         ``{"where": {"and": [{"tag": "vip"}, {"app_version": "1.0"}]}}`` (a task)."""
@@ -279,6 +287,7 @@ class UmengSender(_OwnsHttpClient):
             "groupcast", {"filter": dict(filter)}, payload, policy=policy,
             description=description, production_mode=production_mode, mipush=mipush,
             mi_activity=mi_activity,
+            extra_fields=extra_fields,
         )  # fmt: skip
 
     async def customizedcast(
@@ -293,6 +302,7 @@ class UmengSender(_OwnsHttpClient):
         production_mode: bool | None = None,
         mipush: bool | None = None,
         mi_activity: str | None = None,
+        extra_fields: Mapping[str, Any] | None = None,
     ) -> UmengResult:
         """Send to your own account ids: up to 500 ``alias`` (``msg_id``), or the
         aliases of an uploaded file ``file_id`` (a task: ``task_id``)."""
@@ -308,6 +318,7 @@ class UmengSender(_OwnsHttpClient):
         return await self._send(
             "customizedcast", targets, payload, policy=policy, description=description,
             production_mode=production_mode, mipush=mipush, mi_activity=mi_activity,
+            extra_fields=extra_fields,
         )  # fmt: skip
 
     async def filecast(
@@ -320,12 +331,14 @@ class UmengSender(_OwnsHttpClient):
         production_mode: bool | None = None,
         mipush: bool | None = None,
         mi_activity: str | None = None,
+        extra_fields: Mapping[str, Any] | None = None,
     ) -> UmengResult:
         """Send to the device tokens of an uploaded file (a task: ``task_id``)."""
         return await self._send(
             "filecast", {"file_id": _file_id(file_id)}, payload, policy=policy,
             description=description, production_mode=production_mode, mipush=mipush,
             mi_activity=mi_activity,
+            extra_fields=extra_fields,
         )  # fmt: skip
 
     # --- files and tasks ------------------------------------------------------------

@@ -95,9 +95,12 @@ def send_fields(
     description: str | None,
     mipush: bool | None = None,
     mi_activity: str | None = None,
+    extra_fields: Mapping[str, Any] | None = None,
     now: _dt.datetime,
 ) -> dict[str, Any]:
-    """The ``/api/send`` fields in Umeng's documented order."""
+    """The ``/api/send`` fields in Umeng's documented order, then *extra_fields*: any
+    other top-level field of the API (what the seed's ``setPredefinedKeyValue`` sets,
+    e.g. ``receipt_url``, ``receipt_type``, ``channel_properties``), sent as given."""
     task = type in TASK_TYPES or (type == "customizedcast" and "file_id" in targets)
     if policy is not None:
         policy.check(now=now, task=task)
@@ -115,4 +118,34 @@ def send_fields(
         fields["mipush"] = "true" if mipush else "false"
     if mi_activity is not None:
         fields["mi_activity"] = mi_activity
+    fields.update(_extra_fields(extra_fields or {}))
     return fields
+
+
+#: Top-level fields built from their own arguments (the name to use instead).
+_BUILT = {
+    "appkey": "the sender's app_key",
+    "timestamp": "nothing (it is stamped at sending)",
+    "type": "the cast method",
+    "device_tokens": "the cast's tokens",
+    "alias_type": "customizedcast's alias_type",
+    "alias": "customizedcast's alias",
+    "file_id": "file_id",
+    "filter": "groupcast's filter",
+    "payload": "payload",
+    "policy": "policy=Policy(...)",
+    "production_mode": "production_mode=",
+    "description": "description=",
+    "mipush": "mipush=",
+    "mi_activity": "mi_activity=",
+}
+
+
+def _extra_fields(extra: Mapping[str, Any]) -> dict[str, Any]:
+    _require(isinstance(extra, Mapping), "Umeng extra_fields must be a mapping")
+    for key in extra:
+        _require(isinstance(key, str) and bool(key), "Umeng extra_fields keys must be names")
+        _require(
+            key not in _BUILT, f"Umeng field {key!r} has its own argument: use {_BUILT.get(key)}"
+        )
+    return dict(extra)
