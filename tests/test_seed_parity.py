@@ -4,6 +4,7 @@ arguments, defaults and constants those users rely on."""
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import subprocess
 from pathlib import Path
@@ -20,10 +21,12 @@ from pullkin.errors import (
     ConfigError,
     GcmRegisterError,
     InvalidArgumentError,
+    NotFoundError,
     UnauthenticatedError,
     UnavailableError,
 )
-from pullkin.senders._http import NO_RETRY
+from pullkin.senders._http import NO_RETRY, RetryPolicy
+from pullkin.senders.azure import AzureNotificationHub, Installation
 from pullkin.senders.baidu import BaiduSender
 from pullkin.senders.hms import HmsSender
 from pullkin.senders.hms_encode import encode_message
@@ -261,3 +264,54 @@ async def test_umeng_extra_fields_do_not_override_what_has_its_own_argument(
         with pytest.raises(InvalidArgumentError, match="has its own argument"):
             await umeng.unicast(UMENG_TOKEN, UMENG_NOTE, extra_fields={field: "x"})
     assert emu.inbox("umeng") == []
+
+
+# --- 004 Azure Notification Hubs sample -----------------------------------------------------
+
+
+def azure_hub(emu: Emulator, *positional: Any) -> AzureNotificationHub:
+    creds = emu.vendor("azure")
+    return AzureNotificationHub(
+        creds["connection_string"], creds["hub_name"], *positional, base_url=creds["base_url"],
+        ssl_context=emu.endpoints.ssl_context, retry=RetryPolicy(attempts=1),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("tags", ["", set(), None])
+async def test_azure_empty_tags_the_samples_default_is_a_broadcast(
+    emu: Emulator, tags: Any
+) -> None:
+    async with azure_hub(emu) as hub:
+        await hub.send_google_notification({"data": {"k": "v"}}, tags)
+    assert emu.inbox("azure")[-1]["tags"] is None
+
+
+async def test_azure_debug_dumps_requests_and_responses_without_secrets(
+    emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    installation = Installation("inst-1", "fcmv1", "device-handle-secret", tags=("sports",))
+    with caplog.at_level(logging.DEBUG, logger="pullkin.senders.azure"):
+        async with azure_hub(emu, True) as hub:  # NotificationHub(cs, hub_name, debug)
+            await hub.create_or_update_installation(installation)
+            await hub.send_fcm_v1_notification({"message": {"data": {"k": "v"}}}, "sports")
+            with pytest.raises(NotFoundError):
+                await hub.get_installation("no-such-installation")
+    dump = caplog.text
+    assert dump.count("--- REQUEST ---") == 3
+    assert dump.count("--- RESPONSE ---") == 3
+    assert '"ServiceBusNotification-Tags": "sports"' in dump
+    assert '{"message":{"data":{"k":"v"}}}' in dump
+    assert "404" in dump
+    assert "device-handle-secret" not in dump
+    assert "SharedAccessSignature" not in dump
+    key = emu.vendor("azure")["connection_string"].split("SharedAccessKey=")[1]
+    assert key not in dump
+
+
+async def test_azure_without_debug_logs_no_dump(
+    emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="pullkin.senders.azure"):
+        async with azure_hub(emu) as hub:
+            await hub.send_google_notification({"data": {"k": "v"}})
+    assert "--- REQUEST ---" not in caplog.text

@@ -13,6 +13,7 @@ moves where requests go (the emulator), so the same token is valid at both.
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import ssl
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,7 +23,7 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 
-from pullkin.errors import ConfigError, InvalidArgumentError
+from pullkin.errors import ConfigError, InvalidArgumentError, SendError
 from pullkin.senders._http import HttpClient, HttpResponse, RetryPolicy, _OwnsHttpClient
 from pullkin.senders.azure_models import (
     AzureNotification,
@@ -42,6 +43,8 @@ from pullkin.senders.azure_records import (
 from pullkin.senders.azure_wire import (
     bad_response,
     classify_azure,
+    debug_request,
+    debug_response,
     direct_handle_headers,
     guess_wns_type,
     multipart_batch,
@@ -59,6 +62,8 @@ __all__ = [
     "Registration",
     "RegistrationPage",
 ]
+
+log = logging.getLogger(__name__)
 
 API_VERSION = "2020-06"
 MAX_BATCH = 1000
@@ -81,13 +86,17 @@ class AzureNotificationHub(_OwnsHttpClient):
 
     ``connection_string``: the hub's access policy string (``Endpoint=sb://…;
     SharedAccessKeyName=…;SharedAccessKey=…``); ``base_url`` overrides where requests
-    go (``emu.vendor("azure")["base_url"]``), never the SAS audience.
+    go (``emu.vendor("azure")["base_url"]``), never the SAS audience.  ``debug``
+    (the sample's third argument) logs every request and response at DEBUG level on
+    the ``pullkin.senders.azure`` logger, the SAS token and device handles redacted;
+    the sample's per-registration send outcome is ``test=True`` on a send.
     """
 
     def __init__(
         self,
         connection_string: str,
         hub_name: str,
+        debug: bool | int = False,
         *,
         base_url: str | None = None,
         session: aiohttp.ClientSession | None = None,
@@ -102,6 +111,7 @@ class AzureNotificationHub(_OwnsHttpClient):
         if sas_lifetime <= _RENEW_BEFORE:
             raise ConfigError(f"sas_lifetime must exceed {_RENEW_BEFORE:.0f} seconds")
         self.hub_name = hub_name
+        self.debug = bool(debug)
         base = base_url or self._cs.namespace_url
         if urlsplit(base).scheme not in ("http", "https"):
             raise ConfigError(f"base_url must be an http(s) URL, got {base!r}")
@@ -134,7 +144,17 @@ class AzureNotificationHub(_OwnsHttpClient):
     async def _call(
         self, method: str, url: str, *, data: bytes | None = None, **kwargs: Any
     ) -> HttpResponse:
-        return await self._http.request(method, url, data=data, auth=self._auth, **kwargs)
+        if not self.debug:
+            return await self._http.request(method, url, data=data, auth=self._auth, **kwargs)
+        body = data if data is not None else kwargs.get("json")
+        log.debug("%s", debug_request(method, url, kwargs.get("headers") or {}, body))
+        try:
+            response = await self._http.request(method, url, data=data, auth=self._auth, **kwargs)
+        except SendError as exc:
+            log.debug("%s", debug_response(exc.http_status, {}, exc.response))
+            raise
+        log.debug("%s", debug_response(response.status, response.headers, response.body))
+        return response
 
     # --- sends ------------------------------------------------------------------------
 
@@ -142,11 +162,10 @@ class AzureNotificationHub(_OwnsHttpClient):
         self, notification: AzureNotification, tags: Tags = None, *, test: bool = False
     ) -> NotificationOutcome:
         """Send to every registration matching *tags* (a tag, an expression such as
-        ``"sports && !muted"``, or a set joined with ``||``); ``None`` broadcasts.
+        ``"sports && !muted"``, or a set joined with ``||``); ``None``, ``""`` (the
+        sample's default) or an empty set broadcasts.
         ``test=True`` asks for the per-registration outcome (debug send)."""
-        headers = send_headers(notification)
-        if tags is not None:
-            headers["ServiceBusNotification-Tags"] = tag_expression(tags).text
+        headers = {**send_headers(notification), **_tags_header(tags)}
         url = self._url("messages/", **({"test": "true"} if test else {}))
         response = await self._call("POST", url, data=notification.encoded_body(), headers=headers)
         return outcome(response, "DetailedStateAvailable" if test else "Enqueued")
@@ -281,8 +300,7 @@ class AzureNotificationHub(_OwnsHttpClient):
         headers["ServiceBusNotification-ScheduleTime"] = (
             utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
         )
-        if tags is not None:
-            headers["ServiceBusNotification-Tags"] = tag_expression(tags).text
+        headers.update(_tags_header(tags))
         url = self._url("schedulednotifications/")
         response = await self._call("POST", url, data=notification.encoded_body(), headers=headers)
         return outcome(response, "Scheduled")
@@ -295,7 +313,7 @@ class AzureNotificationHub(_OwnsHttpClient):
     async def create_or_update_installation(self, installation: Installation) -> None:
         """Create or overwrite (``PUT``) an installation; processed asynchronously."""
         url = self._url(f"installations/{_segment(installation.installation_id)}")
-        await self._http.request("PUT", url, json=installation.to_json(), auth=self._auth)
+        await self._call("PUT", url, json=installation.to_json())
 
     async def update_installation(
         self, installation_id: str, patches: Iterable[InstallationPatch | Mapping[str, Any]]
@@ -310,7 +328,7 @@ class AzureNotificationHub(_OwnsHttpClient):
         url = self._url(f"installations/{_segment(installation_id)}")
         body = [op.to_json() for op in ops]
         headers = {"Content-Type": "application/json-patch+json"}
-        await self._http.request("PATCH", url, json=body, headers=headers, auth=self._auth)
+        await self._call("PATCH", url, json=body, headers=headers)
 
     #: Same operation under its REST name.
     patch_installation = update_installation
@@ -409,3 +427,14 @@ def _require_id(registration: Registration) -> str:
             vendor="azure", code="INVALID_ARGUMENT",
         )  # fmt: skip
     return registration.registration_id
+
+
+def _tags_header(tags: Tags) -> dict[str, str]:
+    """The tags header; none at all (a broadcast) for None, "" or an empty set."""
+    if tags is None or (isinstance(tags, str) and not tags.strip()):
+        return {}
+    if not isinstance(tags, str):
+        tags = list(tags)
+        if not tags:
+            return {}
+    return {"ServiceBusNotification-Tags": tag_expression(tags).text}

@@ -10,6 +10,7 @@ errors).
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -23,6 +24,8 @@ from pullkin.senders.azure_records import NotificationOutcome, parse_outcome
 __all__ = [
     "bad_response",
     "classify_azure",
+    "debug_request",
+    "debug_response",
     "direct_handle_headers",
     "guess_wns_type",
     "multipart_batch",
@@ -153,3 +156,44 @@ def bad_response(response: HttpResponse, what: str) -> SendError:
         request_id=response.request_id,
         response=response.text()[:2000],
     )
+
+
+# --- debug dumps (the sample's ``debug`` flag) -------------------------------------------
+
+_SECRET_HEADERS = frozenset({"authorization", "servicebusnotification-devicehandle"})
+# Device handles in installation JSON and registration XML: tokens, never logged.
+_HANDLE_JSON = re.compile(r'("pushChannel"\s*:\s*)"[^"]*"')
+_HANDLE_XML = re.compile(
+    r"(<(\w*(?:RegistrationId|DeviceToken|ChannelUri|ChannelId|Handle))>)[^<]*(</\2>)"
+)
+_REDACTED = "<redacted>"
+
+
+def redact_body(body: bytes | str | Any) -> str:
+    """A request or response body as text, device handles replaced."""
+    if isinstance(body, bytes):
+        text = body.decode("utf-8", "replace")
+    elif isinstance(body, str):
+        text = body
+    else:
+        text = json.dumps(body, ensure_ascii=False)
+    text = _HANDLE_JSON.sub(rf'\1"{_REDACTED}"', text)
+    return _HANDLE_XML.sub(rf"\1{_REDACTED}\3", text)
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k: _REDACTED if k.lower() in _SECRET_HEADERS else v for k, v in headers.items()}
+
+
+def debug_request(method: str, url: str, headers: Mapping[str, str], body: Any) -> str:
+    """The sample's "--- REQUEST ---" dump, without a secret (the SAS token is added
+    by the client and shown redacted)."""
+    shown = {**redact_headers(headers), "Authorization": _REDACTED}
+    text = "" if body is None else redact_body(body)
+    return f"--- REQUEST ---\n{method} {url}\n{json.dumps(shown, indent=2)}\n{text}"
+
+
+def debug_response(status: int | None, headers: Mapping[str, str], body: Any) -> str:
+    text = "" if body is None else redact_body(body)
+    shown = json.dumps(redact_headers(headers), indent=2)
+    return f"--- RESPONSE ---\n{status}\n{shown}\n{text}"
