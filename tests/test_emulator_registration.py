@@ -214,6 +214,54 @@ async def test_register3_instance_id_delete_answers_with_token() -> None:
     assert token not in emu.state.gcm
 
 
+# What Chromium 156 sends for PushManager.subscribe() and PushSubscription.unsubscribe()
+# (recorded from Debian's chromium 156.0.8078.114 against the emulator).
+CHROMIUM_SUBTYPE = "wp:http://localhost:8000/#B1487687-57BE-45ED-A048-FD9556771-V2"
+
+
+def chromium_subscribe_form(sender: str) -> dict[str, str]:
+    return {"app": "org.chromium.linux", "X-subtype": CHROMIUM_SUBTYPE, "scope": "GCM",
+            "X-scope": "GCM", "gmsv": "156", "appid": "eUSNIdYbgb0", "sender": sender}  # fmt: skip
+
+
+def chromium_unsubscribe_form() -> dict[str, str]:
+    return {"app": "org.chromium.linux", "X-subtype": CHROMIUM_SUBTYPE, "delete": "true",
+            "appid": "eUSNIdYbgb0", "sender": "*", "scope": "*", "X-scope": "*",
+            "gmsv": "156"}  # fmt: skip
+
+
+async def test_register3_chromium_unsubscribe_deletes_the_subscription_and_answers_token() -> None:
+    async with Emulator() as emu, client(emu) as session:
+        device = await checkin(session, emu)
+        _, text = await register3(session, emu, device, chromium_subscribe_form(DEFAULT_VAPID_KEY))
+        token = text.removeprefix("token=")
+        assert token in emu.state.gcm
+        status, text = await register3(session, emu, device, chromium_unsubscribe_form())
+    # InstanceIDDeleteTokenRequestHandler accepts only a body holding "token=".
+    assert (status, text) == (200, f"token={token}")
+    assert token not in emu.state.gcm
+    assert token in emu.state.deleted_tokens
+
+
+async def test_register3_wildcard_delete_spares_other_subscriptions_of_the_device() -> None:
+    async with Emulator() as emu, client(emu) as session:
+        device = await checkin(session, emu)
+        other = await gcm_token(session, emu, device, DEFAULT_VAPID_KEY)
+        await register3(session, emu, device, chromium_subscribe_form(DEFAULT_VAPID_KEY))
+        await register3(session, emu, device, chromium_unsubscribe_form())
+    assert other in emu.state.gcm
+
+
+async def test_register3_instance_id_delete_of_another_instance_deletes_nothing() -> None:
+    async with Emulator() as emu, client(emu) as session:
+        device = await checkin(session, emu)
+        _, text = await register3(session, emu, device, chromium_subscribe_form(DEFAULT_VAPID_KEY))
+        form = {**chromium_unsubscribe_form(), "appid": "cOtherInst0"}
+        status, answer = await register3(session, emu, device, form)
+    assert (status, answer) == (200, "token=")
+    assert text.removeprefix("token=") in emu.state.gcm
+
+
 async def test_register3_unregister_checks_device_credentials() -> None:
     async with Emulator() as emu, client(emu) as session:
         device = await checkin(session, emu)

@@ -91,6 +91,20 @@ async def test_webpush_aesgcm_with_legacy_webpush_authorization() -> None:
     assert decrypt(stanza.raw_data, app_data(stanza), device.keys) == b"legacy"
 
 
+@pytest.mark.parametrize("path", ["fcm/send", "wp", "preprod/wp"])
+async def test_webpush_accepts_every_endpoint_path_chromium_hands_out(path: str) -> None:
+    # Chromium's GetGcmEndpointForChannel: /fcm/send/ (stable and jmt17 staging),
+    # /wp/ and /preprod/wp/ (feature PushMessagingGcmEndpointWebpushPath).
+    async with Emulator() as emu, client(emu) as session:
+        device = await web_device(session, emu)
+        body, headers = aes128gcm_request(device, b"any path")
+        headers |= vapid_header(emu.vapid_keys, emu.url)
+        status, _, _ = await post(session, f"{emu.url}/{path}/{device.gcm_token}", body, headers)
+    assert status == 201
+    [stanza] = delivered_stanzas(emu, device.android_id)
+    assert decrypt(stanza.raw_data, app_data(stanza), device.keys) == b"any path"
+
+
 async def test_webpush_to_a_numeric_sender_registration_needs_no_vapid() -> None:
     async with Emulator() as emu, client(emu) as session:
         device = await web_device(session, emu, sender=emu.firebase_config.sender_id)

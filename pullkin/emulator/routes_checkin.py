@@ -186,6 +186,7 @@ def _register_web(emu: Emulator, android_id: int, app: str, form: dict[str, str]
             subtype=subtype,
             sender=sender,
             kind="web",
+            instance_id=form.get("appid") or None,
         )
         emu.state.gcm[registration.token] = registration
         emu.store.put(registration)
@@ -228,19 +229,30 @@ def _register_android(
 
 
 def _unregister(emu: Emulator, android_id: int, app: str, form: dict[str, str]) -> web.Response:
-    subtype = form.get("X-subtype")
-    sender = form.get("sender")
+    """``delete=true``: GCM style (A.6, answer ``deleted=<app>``) or InstanceID style
+    (``appid`` given; Chrome's DeleteToken/DeleteID handler wants ``token=``).  Chromium's
+    ``PushSubscription.unsubscribe()`` deletes the whole instance: ``sender=*``,
+    ``scope=*`` — ``*`` matches any sender."""
     doomed = [
         registration.token
         for registration in emu.state.gcm.values()
         if registration.android_id == android_id
         and registration.app == app
-        and (subtype is None or registration.subtype == subtype)
-        and (sender is None or registration.sender == sender)
+        and _delete_matches(registration, form)
     ]
     for token in doomed:
         forget_token(emu, token)
-    if form.get("scope") == "GCM" and not _is_android_flow(form):
-        # Chrome's InstanceID delete-token handler looks for "token=" (A.6).
+    instance_id_style = "appid" in form or form.get("scope") == "GCM"
+    if instance_id_style and not _is_android_flow(form):
         return _answer(f"token={doomed[0] if doomed else ''}")
     return _answer(f"deleted={app}")
+
+
+def _delete_matches(registration: GcmRegistration, form: dict[str, str]) -> bool:
+    subtype, sender, appid = form.get("X-subtype"), form.get("sender"), form.get("appid")
+    if subtype is not None and registration.subtype != subtype:
+        return False
+    if sender not in (None, "*") and registration.sender != sender:
+        return False
+    known = registration.instance_id
+    return appid is None or known is None or known == appid

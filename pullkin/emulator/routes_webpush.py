@@ -1,4 +1,4 @@
-"""The RFC 8030 Web Push endpoint: ``POST /fcm/send/{token}`` (also ``/wp/{token}``).
+"""The RFC 8030 Web Push endpoint: ``POST /fcm/send/{token}`` (also ``/wp/``, ``/preprod/wp/``).
 
 Facts: ../shared/protocol/fcm-send.md §5, §6 and webpush.md §1.  The token is a web
 register3 (GCM) token.  Checks, in order: the token (404 unknown, 410 deleted);
@@ -45,8 +45,10 @@ _KEYS: dict[str, ec.EllipticCurvePublicKey] = {}
 
 
 def add_routes(app: web.Application) -> None:
-    # One resource for both path forms so that one fault name ("webpush") covers both.
-    app.router.add_post(r"/{kind:fcm/send|wp}/{token}", _push, name="webpush")
+    # Every path Chromium's GetGcmEndpointForChannel hands out (/fcm/send/ on stable
+    # and on the jmt17 staging host, /wp/ and /preprod/wp/ behind the feature
+    # PushMessagingGcmEndpointWebpushPath), as one resource: one fault name covers all.
+    app.router.add_post(r"/{kind:fcm/send|wp|preprod/wp}/{token}", _push, name="webpush")
 
 
 def _plain(status: int, text: str, **headers: str) -> web.Response:

@@ -50,6 +50,8 @@ class GcmRegistration:
     created_at: float = field(default_factory=time.time)
     #: The Firebase installation an Android-app registration was made with.
     fid: str | None = None
+    #: The InstanceID (register3 ``appid``) of a Chrome Push API subscription.
+    instance_id: str | None = None
 
 
 @dataclass
