@@ -187,9 +187,11 @@ class RegistrationHttp:
     # --- check-in and register3 ------------------------------------------------------
 
     async def check_in(
-        self, credentials: AppCredentialsGcm | None, retries: int
+        self, credentials: AppCredentialsGcm | None, retries: int, chrome_version: str | None = None
     ) -> AndroidCheckinResponse:
-        request = _reg.checkin_request(self.endpoints.checkin, credentials)
+        request = _reg.checkin_request(
+            self.endpoints.checkin, credentials, chrome_version=chrome_version
+        )
 
         def parse(r: Response) -> AndroidCheckinResponse:
             return _reg.parse_checkin_response(

@@ -23,7 +23,6 @@ import dataclasses
 import datetime as _dt
 import logging
 import random
-import uuid
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import aiohttp
@@ -31,7 +30,7 @@ import aiohttp
 from pullkin import registration as _reg
 from pullkin._closing import AsyncClosing
 from pullkin._registration_http import RegistrationHttp, Sleep, utcnow
-from pullkin.endpoints import DEFAULT_VAPID_KEY, Endpoints
+from pullkin.endpoints import CHROME_VERSION, DEFAULT_VAPID_KEY, Endpoints
 from pullkin.errors import ConfigError, FcmRegisterError, InstallationError
 from pullkin.models import (
     AppCredentials,
@@ -80,7 +79,9 @@ class PullkinCore(AsyncClosing):
     """Registration with Google (or the emulator): check-in, register3, Installations,
     FCM registrations.  An async context manager; it owns its aiohttp session unless
     one is given.  ``timeout`` bounds each request; ``sleep`` and ``rng`` drive the
-    retry waits (full-jitter backoff from ``backoff_base`` up to ``backoff_cap`` s)."""
+    retry waits (full-jitter backoff from ``backoff_base`` up to ``backoff_cap`` s).
+    ``chrome_version`` is the Chrome a new device claims to be (stored devices keep
+    theirs)."""
 
     def __init__(
         self,
@@ -92,8 +93,10 @@ class PullkinCore(AsyncClosing):
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         rng: random.Random | None = None,
+        chrome_version: str = CHROME_VERSION,
     ) -> None:
         self.endpoints = endpoints if endpoints is not None else Endpoints()
+        self.chrome_version = chrome_version
         self._http = RegistrationHttp(
             self.endpoints,
             session,
@@ -136,8 +139,8 @@ class PullkinCore(AsyncClosing):
     async def _device(self, device: AppCredentialsGcm | None, retries: int) -> AppCredentialsGcm:
         if device is not None:
             return await self.check_in(device, retries=retries)
-        response = await self._http.check_in(None, retries)
-        return _reg.gcm_from_checkin(response)
+        response = await self._http.check_in(None, retries, self.chrome_version)
+        return _reg.gcm_from_checkin(response, chrome_version=self.chrome_version)
 
     # --- register3 ------------------------------------------------------------------
 
@@ -163,9 +166,11 @@ class PullkinCore(AsyncClosing):
         As in the old Pullkin, *current_retry* retries are taken as already spent (at
         least the first attempt is always made) and other keywords are ignored.
 
-        Without *installation*: the Chrome web variant (A.2) — ``app`` = *app_name*,
-        ``X-subtype`` = *subtype* (default ``wp:<project id>#<uuid4>``), ``sender`` =
-        *vapid_key* (default the Firebase key); the returned ``token`` is the GCM token.
+        Without *installation*: what Chrome sends for a Push API subscription (A.3,
+        InstanceID ``GetToken``) — ``app`` = *app_name*, ``X-subtype`` = *subtype*
+        (default Chrome's ``wp:https://<project id>.firebaseapp.com/#<GUID>-V2``),
+        ``scope=GCM``, ``gmsv``, ``appid`` = a new InstanceID, ``sender`` = *vapid_key*
+        (default the Firebase key); the returned ``token`` is the GCM token.
         *sender_id*, *app_id* and *api_key* are not sent in this variant.
 
         With *installation*: the Android-app variant (A.4) — ``app`` = *app_name* (the
@@ -177,14 +182,16 @@ class PullkinCore(AsyncClosing):
         retries = max(retries - current_retry, 0)
         checked = await self._device(device, retries)
         if installation is None:
-            bundle = firebase_project_id or "receiver.push.com"
             gcm = dataclasses.replace(
                 checked,
                 app_name=app_name,
-                app_id=subtype or f"wp:{bundle}#{uuid.uuid4()}",
+                app_id=subtype or _reg.web_push_app_id(_web_origin(firebase_project_id)),
                 sender=vapid_key or DEFAULT_VAPID_KEY,
+                instance_id=_reg.new_instance_id(),
             )
-            request = _reg.gcm_register_request(self.endpoints.register, gcm)
+            request = _reg.instance_id_token_request(
+                self.endpoints.register, gcm, instance_id=gcm.instance_id
+            )
         else:
             sender = str(sender_id)
             gcm = dataclasses.replace(checked, app_name=app_name, app_id=sender, sender=sender)
@@ -432,8 +439,7 @@ class PullkinCore(AsyncClosing):
         if config.flow == "web":
             if installation is not None and credentials.fcm.token:
                 await self._http.fcm_delete(config, installation, credentials.fcm.token, retries)
-            request = _reg.gcm_unregister_request(self.endpoints.register, gcm)
-            await self._http.unregister3(request, accept, retries)
+            await self._http.unregister3(self._web_unregister_request(gcm), accept, retries)
         elif installation is not None:
             request = self._android_request(
                 gcm, config.android_cert, config.app_id, installation, delete=True
@@ -442,6 +448,16 @@ class PullkinCore(AsyncClosing):
         if installation is not None:
             await self._http.delete_installation(config, installation, retries)
         log.info("unregistered")
+
+    def _web_unregister_request(self, gcm: AppCredentialsGcm) -> HttpRequest:
+        """What Chrome's ``PushSubscription.unsubscribe()`` sends (InstanceID DeleteID:
+        ``sender=*``, ``scope=*``); GCM style for credentials stored before InstanceID."""
+        url = self.endpoints.register
+        if not gcm.instance_id:
+            return _reg.gcm_unregister_request(url, gcm)
+        return _reg.instance_id_delete_request(
+            url, gcm, instance_id=gcm.instance_id, scope="*", sender="*"
+        )
 
     async def _live_installation(
         self, config: FirebaseConfig, installation: FirebaseInstallation, retries: int
@@ -455,6 +471,12 @@ class PullkinCore(AsyncClosing):
             if exc.http_status in (401, 404):
                 return None
             raise
+
+
+def _web_origin(project_id: str | None) -> str:
+    """The origin in a web registration's app id: the project's default Firebase
+    Hosting site, where a Firebase web app usually lives."""
+    return f"https://{project_id}.firebaseapp.com/" if project_id else "https://receiver.push.com/"
 
 
 def _registered(credentials: AppCredentials) -> tuple[FirebaseConfig, FirebaseInstallation]:

@@ -15,12 +15,18 @@ from urllib.parse import urlsplit
 
 from pullkin.errors import ConfigError
 
-__all__ = ["DEFAULT_VAPID_KEY", "Endpoints"]
+__all__ = ["CHROME_VERSION", "DEFAULT_VAPID_KEY", "Endpoints"]
 
 #: The Firebase/Chrome default application server key (register.md A.2).
 DEFAULT_VAPID_KEY = (
     "BDOU99-h67HcA6JeFXHbSNMu7e2yNNu3RzoMj8TM4W88jITfq7ZmPvIM1Iv-4_l2LxQcYwhqby2xGpWwzjfAnG4"
 )
+
+#: The Chrome pullkin claims to be (check-in ``chrome_version``, MCS login
+#: ``chrome-<version>``, register3 ``gmsv`` = its major): a current stable release.
+#: Override per device with ``AppCredentialsGcm(chrome_version=...)`` or for new
+#: registrations with ``PullkinCore(chrome_version=...)``.
+CHROME_VERSION = "156.0.8078.114"
 
 _URL_FIELDS = (
     "checkin",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pullkin import _serde
 from pullkin._b64 import b64decode_any
-from pullkin.endpoints import DEFAULT_VAPID_KEY
+from pullkin.endpoints import CHROME_VERSION, DEFAULT_VAPID_KEY
 from pullkin.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -125,9 +125,12 @@ class AppCredentialsGcm(_Model):
 
     ``token`` is the register3 token (the GCM token in the web flow, the FCM token
     itself in the Android-app flow); it is empty between check-in and register3.
-    ``app_id`` is the register3 ``X-subtype`` (``wp:<bundle>#<uuid>`` in the web
-    flow), ``app_name`` the register3 ``app`` (arrives as the stanza ``category``),
+    ``app_id`` is the register3 ``X-subtype`` (Chrome's ``wp:<origin>#<GUID>-V2`` in
+    the web flow; ``wp:<bundle>#<uuid>`` in credentials stored by older versions),
+    ``app_name`` the register3 ``app`` (arrives as the stanza ``category``),
     ``sender`` the register3 ``sender`` (VAPID key or numeric sender id).
+    ``instance_id`` is the InstanceID (register3 ``appid``) a Chrome Push API
+    subscription is made and deleted with; empty for GCM-style registrations.
     """
 
     android_id: int
@@ -136,7 +139,8 @@ class AppCredentialsGcm(_Model):
     app_id: str = ""
     app_name: str = "org.chromium.linux"
     sender: str = DEFAULT_VAPID_KEY
-    chrome_version: str = "63.0.3234.0"
+    chrome_version: str = CHROME_VERSION
+    instance_id: str = ""
 
     def __post_init__(self) -> None:
         for name in ("android_id", "security_token"):

@@ -33,7 +33,7 @@ import anyio
 
 from pullkin._backoff import ChromeBackoff
 from pullkin._ledger import IdLedger, Verdict
-from pullkin.endpoints import Endpoints
+from pullkin.endpoints import CHROME_VERSION, Endpoints
 from pullkin.errors import (
     LoginError,
     ProtocolError,
@@ -68,7 +68,7 @@ class Device:
 
     android_id: int
     security_token: int = field(repr=False)
-    chrome_version: str = "63.0.3234.0"
+    chrome_version: str = CHROME_VERSION
 
 
 @dataclass(frozen=True)
@@ -330,7 +330,6 @@ class DeviceSession:
             security_token=self.device.security_token,
             client_id=f"chrome-{self.device.chrome_version}",
             persistent_ids=ids,
-            heartbeat_stat_ms=int(self.config.heartbeat_interval * 1000),
         )
         await link.write([request])
         while True:

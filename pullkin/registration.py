@@ -9,7 +9,9 @@ Firebase Installations and FCM registrations live in ``pullkin.registration_fire
 Variants of register3 (register.md A.2–A.6):
 
 * :func:`gcm_register_request` — Chrome GCM style (what Chrome-emulating receivers send);
-* :func:`instance_id_token_request` — Chrome InstanceID ``GetToken`` (real Chrome);
+* :func:`instance_id_token_request` — Chrome InstanceID ``GetToken``: what Chrome sends
+  for ``PushManager.subscribe()`` and what pullkin's web flow sends (with
+  :func:`new_instance_id` and :func:`web_push_app_id`);
 * :func:`android_register_request` — Android app via Google Play services, carrying the
   Firebase Installations token; the answer is the FCM token itself;
 * :func:`gcm_unregister_request`, :func:`instance_id_delete_request`,
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
+import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -27,6 +31,7 @@ from urllib.parse import parse_qsl, quote_plus
 
 from google.protobuf.message import DecodeError
 
+from pullkin.endpoints import CHROME_VERSION
 from pullkin.errors import CheckinError, GcmRegisterError
 from pullkin.models import AppCredentialsGcm
 from pullkin.proto import android_checkin_pb2, checkin_pb2
@@ -44,10 +49,12 @@ __all__ = [
     "instance_id_delete_request",
     "instance_id_token_request",
     "is_transient_status",
+    "new_instance_id",
     "parse_checkin_response",
     "parse_register_response",
     "parse_unregister_response",
     "register_error_is_transient",
+    "web_push_app_id",
 ]
 
 #: Digest of the empty G-services table, which Chrome sends on every check-in
@@ -110,7 +117,7 @@ def checkin_request(
     A first check-in sends ``id`` and ``security_token`` as explicit zeros; a returning
     client sends its stored pair so the server confirms it.
     """
-    version = chrome_version or (credentials.chrome_version if credentials else "63.0.3234.0")
+    version = chrome_version or (credentials.chrome_version if credentials else CHROME_VERSION)
     message = checkin_pb2.AndroidCheckinRequest()
     message.id = credentials.android_id if credentials else 0
     message.security_token = credentials.security_token if credentials else 0
@@ -181,7 +188,7 @@ def gcm_from_checkin(
         return AppCredentialsGcm(
             android_id=response.android_id,
             security_token=response.security_token,
-            chrome_version=chrome_version or "63.0.3234.0",
+            chrome_version=chrome_version or CHROME_VERSION,
         )
     if (response.android_id, response.security_token) != (
         previous.android_id,
@@ -196,6 +203,22 @@ def gcm_from_checkin(
 
 
 # --- register3 (register.md part A) ---------------------------------------------------
+
+
+def new_instance_id() -> str:
+    """A Chrome InstanceID: 8 random bytes, top nibble 0111, base64url without padding
+    (11 characters, the first one of ``cdef``) — InstanceIDImpl::EnsureIDGenerated."""
+    raw = bytearray(secrets.token_bytes(8))
+    raw[0] = 0x70 | (raw[0] & 0x0F)
+    return base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+
+
+def web_push_app_id(origin: str) -> str:
+    """Chrome's app id of a Push API subscription, sent as register3 ``X-subtype``:
+    ``wp:`` + the origin's URL (``https://host/``) + ``#`` + an upper-case GUID whose
+    last three characters are ``-V2`` (InstanceID based) — push_messaging AppIdentifier."""
+    guid = str(uuid.uuid4()).upper()
+    return f"wp:{origin}#{guid[:-3]}-V2"
 
 
 def _form_body(fields: Sequence[tuple[str, str]]) -> bytes:
@@ -328,14 +351,20 @@ def gcm_unregister_request(url: str, device: AppCredentialsGcm) -> HttpRequest:
 
 
 def instance_id_delete_request(
-    url: str, device: AppCredentialsGcm, *, instance_id: str, scope: str = "GCM"
+    url: str,
+    device: AppCredentialsGcm,
+    *,
+    instance_id: str,
+    scope: str = "GCM",
+    sender: str | None = None,
 ) -> HttpRequest:
-    """A.6, Chrome InstanceID DeleteToken."""
+    """A.6, Chrome InstanceID DeleteToken; ``sender="*", scope="*"`` is DeleteID (every
+    token of the instance), what ``PushSubscription.unsubscribe()`` sends."""
     fields = [
         *_chrome_head(device),
         ("delete", "true"),
         ("appid", instance_id),
-        ("sender", device.sender),
+        ("sender", device.sender if sender is None else sender),
         ("scope", scope),
         ("X-scope", scope),
         ("gmsv", device.chrome_version.split(".", 1)[0]),

@@ -4,6 +4,7 @@ and the retry policy is driven by scripted faults.  No emulator involved."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import re
@@ -13,7 +14,7 @@ import pytest
 from test_core_fakes import ANDROID_ID, SECURITY_TOKEN, FakeGoogle, Fault, fake_google
 
 from pullkin import PullkinCore
-from pullkin.endpoints import DEFAULT_VAPID_KEY
+from pullkin.endpoints import CHROME_VERSION, DEFAULT_VAPID_KEY
 from pullkin.errors import (
     CheckinError,
     ConfigError,
@@ -38,7 +39,9 @@ ANDROID = FirebaseConfig(
     android_cert="0123456789abcdef0123456789abcdef01234567",
 )
 AIDLOGIN = f"AidLogin {ANDROID_ID}:{SECURITY_TOKEN}"
-UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+# Chrome's app id GUID: upper case, the last three characters replaced by "-V2".
+CHROME_GUID = r"[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{9}-V2"
+INSTANCE_ID = re.compile(r"[cdef][A-Za-z0-9_-]{10}")
 FID = re.compile(r"^[cdef][A-Za-z0-9_-]{21}$")
 
 
@@ -72,15 +75,23 @@ async def test_web_flow_sends_what_register_md_says() -> None:
     checkin = checkin_pb2.AndroidCheckinRequest.FromString(fake.of("checkin")[0].body)
     assert (checkin.id, checkin.security_token, checkin.version) == (0, 0, 3)
     assert fake.of("checkin")[0].headers["Content-Type"] == "application/x-protobuf"
+    build = checkin.checkin.chrome_build
+    assert (build.chrome_version, build.channel) == (CHROME_VERSION, build.CHANNEL_STABLE)
 
+    # What Chromium 156 sends for PushManager.subscribe() (InstanceID GetToken, A.3).
     register = fake.of("register3")[0]
     assert register.headers["Authorization"] == AIDLOGIN
     assert register.headers["Content-Type"] == "application/x-www-form-urlencoded"
-    assert register.form_keys() == ["app", "X-subtype", "device", "sender"]
+    assert register.form_keys() == [
+        "app", "X-subtype", "device", "scope", "X-scope", "gmsv", "appid", "sender",
+    ]  # fmt: skip
     form = register.form()
     assert form["app"] == "org.chromium.linux"
-    assert re.fullmatch(rf"wp:proj-1#{UUID}", form["X-subtype"])
+    assert re.fullmatch(rf"wp:https://proj-1\.firebaseapp\.com/#{CHROME_GUID}", form["X-subtype"])
+    assert b"X-subtype=wp%3Ahttps%3A%2F%2Fproj-1.firebaseapp.com%2F%23" in register.body
     assert form["device"] == str(ANDROID_ID)
+    assert (form["scope"], form["X-scope"], form["gmsv"]) == ("GCM", "GCM", "156")
+    assert INSTANCE_ID.fullmatch(form["appid"])
     assert form["sender"] == DEFAULT_VAPID_KEY
 
     fis = fake.of("installations")[0]
@@ -108,6 +119,8 @@ async def test_web_flow_sends_what_register_md_says() -> None:
 
     assert creds.gcm.token.startswith("gcm")
     assert creds.gcm.app_id == form["X-subtype"]
+    assert creds.gcm.instance_id == form["appid"]
+    assert creds.gcm.chrome_version == CHROME_VERSION
     assert (creds.gcm.android_id, creds.gcm.security_token) == (ANDROID_ID, SECURITY_TOKEN)
     assert creds.fcm.is_success
     assert creds.fcm.token.startswith("fcm")
@@ -472,16 +485,46 @@ async def test_unregister_web_deletes_all_three() -> None:
     delete = fake.of("registrations_delete")[0]
     assert delete.path == f"/v1/projects/proj-1/registrations/{creds.fcm.token}"
     assert delete.headers["x-goog-firebase-installations-auth"] == f"FIS {inst(creds).auth_token}"
+    # What Chromium 156 sends for PushSubscription.unsubscribe() (InstanceID DeleteID).
+    assert list(fake.of("register3")[1].form().items()) == [
+        ("app", "org.chromium.linux"),
+        ("X-subtype", creds.gcm.app_id),
+        ("device", str(ANDROID_ID)),
+        ("delete", "true"),
+        ("appid", creds.gcm.instance_id),
+        ("sender", "*"),
+        ("scope", "*"),
+        ("X-scope", "*"),
+        ("gmsv", "156"),
+    ]
+    fis = fake.of("installation_delete")[0]
+    assert fis.path == f"/v1/projects/proj-1/installations/{fake.server_fid}"
+    assert fis.headers["Authorization"] == f"FIS_v2 {inst(creds).refresh_token}"
+
+
+async def test_unregister_of_credentials_stored_before_instance_id_is_gcm_style() -> None:
+    async with fake_google() as fake, core(fake) as pk:
+        creds = await pk.register_app(WEB)
+        old = creds.replace(gcm=dataclasses.replace(
+            creds.gcm, instance_id="", app_id="wp:receiver.push.com#3f1c", chrome_version="63.0.3234.0"
+        ))  # fmt: skip
+        await pk.unregister(old)
     assert fake.of("register3")[1].form() == {
         "app": "org.chromium.linux",
-        "X-subtype": creds.gcm.app_id,
+        "X-subtype": "wp:receiver.push.com#3f1c",
         "device": str(ANDROID_ID),
         "delete": "true",
         "gcm_unreg_caller": "false",
     }
-    fis = fake.of("installation_delete")[0]
-    assert fis.path == f"/v1/projects/proj-1/installations/{fake.server_fid}"
-    assert fis.headers["Authorization"] == f"FIS_v2 {inst(creds).refresh_token}"
+
+
+async def test_a_new_device_claims_the_chrome_version_it_is_given() -> None:
+    async with fake_google() as fake, core(fake, chrome_version="157.0.1.2") as pk:
+        creds = await pk.register_app(WEB)
+    checkin = checkin_pb2.AndroidCheckinRequest.FromString(fake.of("checkin")[0].body)
+    assert checkin.checkin.chrome_build.chrome_version == "157.0.1.2"
+    assert fake.of("register3")[0].form()["gmsv"] == "157"
+    assert creds.gcm.chrome_version == "157.0.1.2"
 
 
 async def test_unregister_android_deletes_token_and_installation() -> None:

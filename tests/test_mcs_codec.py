@@ -35,7 +35,10 @@ SELECTIVE_ACK_ONE = bytes.fromhex(
     "072f10011a003a29080c12250a23303a313433383039383834343334363739362563356461363739666639666437656364"
 )
 PERSISTENT_ID = "0:1438098844346796%c5da679ff9fd7ecd"
-LOGIN = ev.LoginRequest(android_id=ANDROID_ID, security_token=SECURITY_TOKEN)
+# The mcs.md §11 vector was computed with Chrome 63.
+LOGIN = ev.LoginRequest(
+    android_id=ANDROID_ID, security_token=SECURITY_TOKEN, client_id="chrome-63.0.3234.0"
+)
 JID = f"{ANDROID_ID}@mcs.android.com/{ANDROID_ID}"
 LOGIN_RESPONSE = ev.LoginResponse(
     id="chrome-63.0.3234.0", jid=JID, server_timestamp_ms=1697190143057

@@ -16,9 +16,10 @@ from _receiver_support import (
     web_stanza,
 )
 
-from pullkin import Message
+from pullkin import AppCredentials, Message
 from pullkin.client import Pullkin
 from pullkin.emulator import Emulator
+from pullkin.endpoints import CHROME_VERSION
 from pullkin.errors import DecryptionError
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 from pullkin.receiver import SessionState
@@ -70,6 +71,39 @@ async def test_web_message_reaches_the_handler_decrypted(emu: Emulator) -> None:
     await wait_for(lambda: emu.mailboxes.pending(credentials.gcm.android_id) == [])
     await client.stop()
     await client.aclose()
+
+
+async def test_login_request_is_what_chromium_156_sends(emu: Emulator) -> None:
+    # Chromium 156.0.8078.114 logs in with id chrome-<version>, device_id android-<hex>,
+    # the one setting new_vc=1 and no heartbeat_stat (recorded against the emulator).
+    credentials = register_direct(emu)
+    client, _ = await started(emu, credentials)
+    login = emu.mcs.login_requests[credentials.gcm.android_id]
+    await client.stop()
+    await client.aclose()
+    assert login.client_id == f"chrome-{CHROME_VERSION}" == "chrome-156.0.8078.114"
+    assert login.device_id == f"android-{credentials.gcm.android_id:x}"
+    assert (login.heartbeat_stat_ms, login.heartbeat_interval_ms, login.settings) == (
+        None,
+        None,
+        (),
+    )
+
+
+async def test_credentials_stored_by_older_versions_still_receive(emu: Emulator) -> None:
+    stored = register_direct(emu).to_dict()
+    gcm = stored["gcm"]
+    del gcm["instance_id"]  # written before InstanceID registrations
+    gcm["chrome_version"] = "63.0.3234.0"
+    credentials = AppCredentials.from_dict(stored)
+    client, recorder = await started(emu, credentials)
+    send(emu, credentials, web_stanza(credentials, data={"k": "old"}))
+    await wait_for(lambda: recorder.messages)
+    login = emu.mcs.login_requests[credentials.gcm.android_id]
+    await client.stop()
+    await client.aclose()
+    assert recorder.messages[0].data == {"k": "old"}
+    assert login.client_id == "chrome-63.0.3234.0"  # a stored device keeps its version
 
 
 async def test_aes128gcm_web_push_body_is_decrypted(emu: Emulator) -> None:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from pullkin import registration as r
 from pullkin import registration_firebase as f
-from pullkin.endpoints import DEFAULT_VAPID_KEY
+from pullkin.endpoints import CHROME_VERSION, DEFAULT_VAPID_KEY
 from pullkin.errors import CheckinError, FcmRegisterError, GcmRegisterError, InstallationError
 from pullkin.models import AppCredentialsGcm, AppCredentialsKeys, FirebaseInstallation
 from pullkin.proto import android_checkin_pb2, checkin_pb2
@@ -65,20 +65,20 @@ def test_first_checkin_sends_chrome_linux_values_with_explicit_zero_ids() -> Non
     build = message.checkin.chrome_build
     assert build.platform == android_checkin_pb2.ChromeBuildProto.PLATFORM_LINUX == 3
     assert build.channel == android_checkin_pb2.ChromeBuildProto.CHANNEL_STABLE == 1
-    assert build.chrome_version == "63.0.3234.0"
+    assert build.chrome_version == CHROME_VERSION == "156.0.8078.114"
 
 
 def test_first_checkin_matches_the_published_vector_without_chrome_extras() -> None:
     message = checkin_pb2.AndroidCheckinRequest.FromString(
-        r.checkin_request("https://x.test/c").body
-    )
+        r.checkin_request("https://x.test/c", chrome_version="63.0.3234.0").body
+    )  # the facts' vectors were computed with Chrome 63
     for name in ("id", "security_token", "digest"):
         message.ClearField(name)  # the vector omits what only Chrome adds
     assert message.SerializeToString().hex() == FIRST_CHECKIN_HEX
 
 
 def test_returning_checkin_matches_the_published_vector() -> None:
-    request = r.checkin_request("https://x.test/c", device())
+    request = r.checkin_request("https://x.test/c", device(chrome_version="63.0.3234.0"))
     message = checkin_pb2.AndroidCheckinRequest.FromString(request.body)
     assert message.digest == r.EMPTY_SETTINGS_DIGEST
     message.ClearField("digest")
@@ -184,7 +184,7 @@ def test_instance_id_token_request_is_what_chrome_sends() -> None:
         "app", "X-subtype", "device", "scope", "X-scope", "X-TTL", "gmsv", "appid", "sender",
     ]  # fmt: skip
     form = request.form()
-    assert (form["scope"], form["X-scope"], form["gmsv"]) == ("GCM", "GCM", "63")
+    assert (form["scope"], form["X-scope"], form["gmsv"]) == ("GCM", "GCM", "156")
     assert (form["appid"], form["sender"], form["X-TTL"]) == ("cXyZ123", DEFAULT_VAPID_KEY, "0")
     assert request.headers["Authorization"] == f"AidLogin {ANDROID_ID}:{SECURITY_TOKEN}"
 
@@ -261,7 +261,43 @@ def test_instance_id_delete_request_is_chrome_a6() -> None:
         "GCM",
         "GCM",
     )
-    assert (form["gmsv"], form["sender"]) == ("63", DEFAULT_VAPID_KEY)
+    assert (form["gmsv"], form["sender"]) == ("156", DEFAULT_VAPID_KEY)
+
+
+def test_instance_id_delete_of_the_whole_instance_is_what_chromium_unsubscribe_sends() -> None:
+    request = r.instance_id_delete_request(
+        URL, device(chrome_version="63.0.3234.0"), instance_id="cXyZ", scope="*", sender="*"
+    )
+    assert list(request.form().items()) == [
+        ("app", "org.chromium.linux"),
+        ("X-subtype", device().app_id),
+        ("device", str(ANDROID_ID)),
+        ("delete", "true"),
+        ("appid", "cXyZ"),
+        ("sender", "*"),
+        ("scope", "*"),
+        ("X-scope", "*"),
+        ("gmsv", "63"),
+    ]
+
+
+def test_new_instance_id_has_the_shape_chrome_generates() -> None:
+    ids = {r.new_instance_id() for _ in range(200)}
+    assert len(ids) == 200
+    for instance_id in ids:
+        # 8 bytes, top nibble 0111, base64url unpadded: 11 characters starting c-f.
+        assert re.fullmatch(r"[cdef][A-Za-z0-9_-]{10}", instance_id)
+        assert base64.urlsafe_b64decode(instance_id + "=")[0] >> 4 == 0x7
+
+
+def test_web_push_app_id_is_chromes_instance_id_app_id() -> None:
+    app_id = r.web_push_app_id("https://example.com/")
+    match = re.fullmatch(r"wp:https://example\.com/#([0-9A-F-]{33})-V2", app_id)
+    assert match
+    # An upper-case v4 GUID of 36 characters whose last three became "-V2".
+    assert re.fullmatch(r"[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{9}",
+                        match.group(1))  # fmt: skip
+    assert r.web_push_app_id("https://example.com/") != app_id
 
 
 def test_subtype_is_left_out_when_there_is_none() -> None:

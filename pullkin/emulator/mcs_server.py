@@ -62,6 +62,8 @@ class McsServer:
         #: ``heartbeat_config.interval_ms`` put in LoginResponses (None: omitted).
         self.heartbeat_interval_ms: int | None = None
         self.logins = 0
+        #: The last LoginRequest each device logged in with (introspection).
+        self.login_requests: dict[int, ev.LoginRequest] = {}
         self._outbox: list[tuple[_Session, Pending]] = []
 
     def write_soon(self, session: _Session, item: Pending) -> None:
@@ -218,6 +220,7 @@ class _Session:
         self.android_id = login.android_id
         self._server.sessions[login.android_id] = self
         self._server.logins += 1
+        self._server.login_requests[login.android_id] = login
         emu.mailboxes.confirm(login.android_id, login.persistent_ids)
         jid = f"{login.android_id}@mcs.android.com/{login.android_id}"
         response = ev.LoginResponse(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from pullkin.endpoints import CHROME_VERSION
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 
 __all__ = [
@@ -50,13 +51,13 @@ class LoginRequest:
     (domain, auth_service, use_rmq2, network_type, the ``new_vc`` setting).
     ``persistent_ids`` are the received ids the server must not redeliver.
     ``heartbeat_interval_ms`` asks the server for a client heartbeat interval
-    (setting ``hbping``); ``heartbeat_stat_ms`` fills ``heartbeat_stat`` (how
-    half-open links are found).  ``client_id`` is the LoginRequest ``id``.
+    (setting ``hbping``); ``heartbeat_stat_ms`` fills ``heartbeat_stat`` (some
+    receivers send it; Chrome does not).  ``client_id`` is the LoginRequest ``id``.
     """
 
     android_id: int
     security_token: int = field(repr=False)
-    client_id: str = "chrome-63.0.3234.0"
+    client_id: str = f"chrome-{CHROME_VERSION}"
     persistent_ids: tuple[str, ...] = ()
     heartbeat_interval_ms: int | None = None
     heartbeat_stat_ms: int | None = None
