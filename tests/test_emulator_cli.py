@@ -3,9 +3,13 @@ SIGTERM; ``--state-dir`` survives a restart."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
+import re
 import selectors
+import shlex
 import signal
 import ssl
 import stat
@@ -16,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from test_emulator_support import checkin_body
 
 from pullkin.proto.checkin_pb2 import AndroidCheckinResponse
@@ -87,6 +93,33 @@ def test_cli_prints_one_json_config_serves_and_stops_on_sigterm(tmp_path: Path) 
     assert again["firebase_config"] == config["firebase_config"]
     assert (returning.android_id, returning.security_token) == (
         answer.android_id, answer.security_token)  # fmt: skip
+
+
+def test_cli_prints_chromium_flags_that_point_at_it(tmp_path: Path) -> None:
+    process = _start("--state-dir", str(tmp_path), "--print-chromium-flags")
+    try:
+        assert process.stdout is not None
+        flags = dict(flag.split("=", 1) for flag in shlex.split(process.stdout.readline()))
+        ca = tmp_path / "tls" / "ca.pem"
+        answer = _checkin(
+            {"ca_path": str(ca), "endpoints": {"checkin": flags["--gcm-checkin-url"]}},
+            checkin_body(),
+        )
+    finally:
+        code, rest, stderr = _stop(process)
+    assert code == 0, stderr
+    assert rest == ""
+    assert answer.android_id > 0
+    assert set(flags) == {"--gcm-checkin-url", "--gcm-registration-url", "--gcm-mcs-endpoint",
+                          "--ignore-certificate-errors-spki-list"}  # fmt: skip
+    assert re.fullmatch(r"https://127\.0\.0\.1:\d+/c2dm/register3", flags["--gcm-registration-url"])
+    assert re.fullmatch(r"https://127\.0\.0\.1:\d+", flags["--gcm-mcs-endpoint"])
+    key = x509.load_pem_x509_certificate(ca.read_bytes()).public_key()
+    spki = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    assert (
+        flags["--ignore-certificate-errors-spki-list"]
+        == base64.b64encode(hashlib.sha256(spki).digest()).decode()
+    )
 
 
 def test_cli_in_memory_mode_removes_its_service_account_file() -> None:

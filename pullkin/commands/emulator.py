@@ -11,6 +11,11 @@ Once it serves, it prints ONE line of JSON on stdout, then nothing else:
   service_account_path  a service-account JSON file (mode 0600) whose token_uri points at
                         the emulator: give it to firebase-admin or any Google client
 
+With --print-chromium-flags it prints instead ONE line of Chromium switches (shell
+quoted) that make a Chromium's push service this emulator and trust its certificates
+(give Chromium a --user-data-dir too); see "Test Web Push in a real browser" in the
+README.
+
 State (devices, registrations, tokens, queued messages) lives in memory unless
 --state-dir is given; with it, a restart keeps the same config and recognises old
 devices and tokens.  Logs go to stderr (-v, -vv).
@@ -22,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import signal
 import sys
 import tempfile
@@ -64,6 +70,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="keep state, TLS CA and identity in this directory across restarts "
         "(default: in memory, forgotten at exit)",
+    )
+    parser.add_argument(
+        "--print-chromium-flags",
+        action="store_true",
+        help="print the Chromium switches for this emulator (one shell-quoted line) "
+        "instead of the JSON config",
     )
     parser.add_argument(
         "--allow-remote",
@@ -123,7 +135,13 @@ async def _serve(args: argparse.Namespace) -> int:
             account_path = directory / _ACCOUNT_FILE
             write_private_json(account_path, emulator.service_account_info)
             config = {**emulator.config(), "service_account_path": str(account_path)}
-            sys.stdout.write(json.dumps(config) + "\n")
+            if args.print_chromium_flags:
+                from pullkin.emulator.chromium import trust_args
+
+                flags = [*emulator.chromium_args(), *trust_args(emulator)]
+                sys.stdout.write(shlex.join(flags) + "\n")
+            else:
+                sys.stdout.write(json.dumps(config) + "\n")
             sys.stdout.flush()
             await stop.wait()
     finally:

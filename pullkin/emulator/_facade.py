@@ -318,6 +318,14 @@ class Emulator(HarnessControl, AsyncClosing):
             raise ConfigError("the emulator is not running: use 'async with Emulator() as emu'")
         return self._endpoints
 
+    def chromium_args(self) -> list[str]:
+        """Chromium switches that make its push service this emulator (check-in,
+        register3, MCS); the browser must also trust ``ca_path`` — see
+        ``pullkin.emulator.chromium``."""
+        from pullkin.emulator.chromium import emulator_args
+
+        return emulator_args(self)
+
     @property
     def url(self) -> str:
         """Base URL of the HTTP side (vendor fakes live under it too)."""

@@ -1,4 +1,5 @@
-"""pytest plugin (entry point ``pytest11``): ``pullkin_emulator``, ``pullkin_receiver``.
+"""pytest plugin (entry point ``pytest11``): ``pullkin_emulator``, ``pullkin_receiver``,
+``pullkin_chromium``.
 
 ``pullkin_emulator`` is an async, function-scoped fixture that yields a started
 ``Emulator`` (127.0.0.1, ephemeral ports, in-memory state) and closes it after the
@@ -11,6 +12,10 @@ run under anyio's pytest plugin on the asyncio backend::
     async def test_push(pullkin_emulator, pullkin_receiver):
         await pullkin_emulator.send(pullkin_receiver.token, data={"k": "v"})
         assert (await pullkin_receiver.next_message()).data == {"k": "v"}
+
+``pullkin_chromium`` yields a headless system Chromium (``pullkin.emulator.chromium``)
+whose push service is ``pullkin_emulator``, in a throw-away profile; it is closed,
+with all its processes, after the test.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from pullkin.emulator import Emulator
+from pullkin.emulator.chromium import Chromium
 from pullkin.emulator.harness import ReceiverHarness
 from pullkin.errors import ConfigError
 
-__all__ = ["pullkin_emulator", "pullkin_receiver"]
+__all__ = ["pullkin_chromium", "pullkin_emulator", "pullkin_receiver"]
 
 
 @pytest.fixture
@@ -46,3 +52,10 @@ async def pullkin_receiver(pullkin_emulator: Emulator) -> AsyncIterator[Receiver
         yield harness
     finally:
         await harness.aclose()
+
+
+@pytest.fixture
+async def pullkin_chromium(pullkin_emulator: Emulator) -> AsyncIterator[Chromium]:
+    """A headless Chromium on ``pullkin_emulator`` (``ConfigError`` if none is installed)."""
+    async with Chromium(pullkin_emulator) as browser:
+        yield browser
