@@ -22,7 +22,11 @@ Google — so the README shows code for the real service and is still tested off
   must end; or
 
   ``<!-- not-run: REASON -->`` — the block is only compiled, and the test is skipped
-  with REASON.  Keep these rare: a block that is not run drifts.
+  with REASON.  Keep these rare: a block that is not run drifts; or
+
+  ``<!-- needs: chromium -->`` — the block runs a real browser: it runs where Chromium
+  and certutil are installed, and is skipped (a failure under
+  ``PULLKIN_REQUIRE_SERVICES=1``, as in CI) elsewhere.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from typing import Any
 
 import anyio
 import pytest
+from _browser_support import need_chromium
 from anyio.abc import Process
 from anyio.streams.text import TextReceiveStream
 
@@ -64,7 +69,9 @@ README_PROJECT = {
 BACKEND_PUSH: dict[str, Any] = {"notification": {"title": "Hi"}, "data": {"order": "42"}}
 PLACEHOLDERS = ("token", "subscription_from_the_browser", "vapid_private_key_pem")
 
-_MARKER = re.compile(r"<!--\s*(not-run|run-until):\s*(.*?)\s*-->")
+_MARKER = re.compile(r"<!--\s*(not-run|run-until|needs):\s*(.*?)\s*-->")
+#: What a ``needs`` marker may name, and how to check for it.
+NEEDS = {"chromium": need_chromium}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,6 +157,9 @@ async def test_readme_block(block: Block, readme_emulator: Emulator, tmp_path: P
     if kind == "not-run":
         assert argument, f"{block}: say why the block cannot run: <!-- not-run: REASON -->"
         pytest.skip(f"{block} is not run: {argument}")
+    if kind == "needs":
+        assert argument in NEEDS, f"{block}: unknown need {argument!r} (known: {sorted(NEEDS)})"
+        NEEDS[argument]()
     emu = readme_emulator
     receiver = await ReceiverHarness.start(emu)
     try:
