@@ -9,7 +9,9 @@ ping means a half-open link: reconnect) and the acker (when messages become dura
 one StreamAck per batch).  Any failure ends the
 connection; the loop backs off (Chrome's policy: ×2, up to 33 % jitter, reset once a
 session outlives the 10 s flapping window) and connects again — forever, until
-``stop()`` or a permanent credential error.  A refused login triggers
+``stop()`` or a permanent credential error.  Every timer and every measurement uses
+the event loop's clock (``anyio.current_time()``), so they agree with each other and a
+test can run the session on a virtual clock.  A refused login triggers
 ``hooks.reauthenticate`` (re-check-in, re-register) before the next attempt.
 
 Delivery (the state machine: ``_ledger``): each copy of a data message (its link and
@@ -287,7 +289,7 @@ class DeviceSession:
         logged_in_at: float | None = None
         try:
             await self._login_in_time(link)
-            logged_in_at = time.monotonic()
+            logged_in_at = anyio.current_time()
             await self._serve(link)
         except LoginError as exc:
             self._last_login_error = exc
@@ -305,7 +307,8 @@ class DeviceSession:
             if self._connected.is_set():
                 self._connected = anyio.Event()
             await link.stream.aclose()
-        if logged_in_at is not None and time.monotonic() - logged_in_at >= self.config.stable_after:
+        stable = self.config.stable_after
+        if logged_in_at is not None and anyio.current_time() - logged_in_at >= stable:
             self._backoff.reset()
             self._errors.clear()
 
@@ -512,7 +515,7 @@ class DeviceSession:
                 ledger.confirm(persistent_ids)
 
     def _touch(self) -> None:
-        self._last_activity = time.monotonic()
+        self._last_activity = anyio.current_time()
         self._activity.set()
 
     # --- background tasks -----------------------------------------------------------------
@@ -524,11 +527,11 @@ class DeviceSession:
         interval = self._server_heartbeat or self.config.heartbeat_interval
         try:
             while True:
-                idle = time.monotonic() - self._last_activity
+                idle = anyio.current_time() - self._last_activity
                 if idle < interval:
                     await anyio.sleep(interval - idle)
                     continue
-                sent_at = time.monotonic()
+                sent_at = anyio.current_time()
                 self._activity = anyio.Event()
                 await link.write([ev.HeartbeatPing()])
                 with anyio.move_on_after(self.config.heartbeat_timeout):
