@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 from collections.abc import AsyncGenerator, Callable
@@ -38,7 +39,14 @@ from pullkin.mcs import events as ev
 from pullkin.models import AppCredentials, FirebaseConfig, Message
 from pullkin.payload import build_message, build_messages
 from pullkin.proto.mcs_pb2 import DataMessageStanza
-from pullkin.receiver import Device, DeviceSession, SessionConfig, SessionState, SessionStats
+from pullkin.receiver import (
+    Connector,
+    Device,
+    DeviceSession,
+    SessionConfig,
+    SessionState,
+    SessionStats,
+)
 from pullkin.store import CredentialStore, Store, StoredIds
 
 __all__ = ["ErrorHandler", "Pullkin"]
@@ -129,6 +137,10 @@ class _DeviceHooks:
 
 class Pullkin(PullkinCore):
     """Receive pushes for one or more registered apps.  See the module docstring."""
+
+    # How sessions open MCS connections (None: TLS to ``endpoints``).  The seam tests
+    # use to put an in-memory, scripted MCS peer in place of the server.
+    _connector: Connector | None = None
 
     def __init__(
         self,
@@ -365,7 +377,7 @@ class Pullkin(PullkinCore):
             device = Device(gcm.android_id, gcm.security_token, gcm.chrome_version)
             session = DeviceSession(
                 device, self.endpoints, _DeviceHooks(self, gcm.android_id),
-                config=self.session_config,
+                config=self.session_config, connector=self._connector,
             )  # fmt: skip
             task = asyncio.create_task(self._run_session(session), name=f"pullkin {session}")
             self._sessions[gcm.android_id] = (session, task)
@@ -498,9 +510,16 @@ class Pullkin(PullkinCore):
                 if inspect.isawaitable(result):
                     task = asyncio.ensure_future(result)
                     self._background.add(task)
-                    task.add_done_callback(self._background.discard)
+                    task.add_done_callback(functools.partial(self._error_handler_done, handler))
             except Exception:  # an error hook must not break receiving
                 log.exception("on_error handler %r failed", handler)
+
+    def _error_handler_done(self, handler: ErrorHandler, task: asyncio.Future[Any]) -> None:
+        # An async hook fails after _report returned: log it now, not when (or if) the
+        # garbage collector finds the task's unretrieved exception.
+        self._background.discard(task)
+        if not task.cancelled() and (problem := task.exception()) is not None:
+            log.error("on_error handler %r failed", handler, exc_info=problem)
 
     # --- persistence and re-registration -------------------------------------------------------
 
