@@ -1,0 +1,385 @@
+"""DeviceSession's rare paths against a scripted MCS peer on a virtual clock:
+heartbeats both ways, the login timeout, connect failures, Chrome's backoff and its
+reset, re-authentication (it works, it fails for now, it fails for good) and stopping.
+Each runs the production timings (minutes of backoff, a 30 s login timeout) in
+milliseconds of real time."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import anyio
+import pytest
+from _mcs_peer import (
+    DEVICE,
+    Accept,
+    Close,
+    Expect,
+    ExpectClosed,
+    ExpectReconnect,
+    Login,
+    Quiet,
+    RecordingHooks,
+    ScriptedPeer,
+    Send,
+    Wait,
+    play,
+    running_session,
+    until,
+)
+from _virtual_time import VIRTUAL_TIME
+
+from pullkin.endpoints import Endpoints
+from pullkin.errors import CheckinError, LoginError
+from pullkin.mcs import events as ev
+from pullkin.proto.mcs_pb2 import DataMessageStanza
+from pullkin.receiver import Device, DeviceSession, SessionConfig, SessionState
+
+pytestmark = pytest.mark.anyio
+
+CONFIG = SessionConfig()  # the production timings: the clock is virtual
+
+
+@pytest.fixture
+def anyio_backend() -> tuple[str, dict[str, object]]:
+    return VIRTUAL_TIME
+
+
+def stanza(n: int, **fields: object) -> DataMessageStanza:
+    message = DataMessageStanza(
+        category="org.chromium.linux", persistent_id=f"0:{n:016d}%00000000000000aa", **fields
+    )  # type: ignore[arg-type]
+    setattr(message, "from", "424242")
+    return message
+
+
+# --- heartbeats --------------------------------------------------------------------------
+
+
+async def test_a_server_ping_is_answered_with_a_heartbeat_ack() -> None:
+    peer = ScriptedPeer()
+    async with running_session(peer, config=CONFIG):
+        await play(peer, [
+            Accept(), Login(),
+            Send(ev.HeartbeatPing()), Expect(ev.HeartbeatAck, within=1),
+            Send(ev.HeartbeatPing(status=1)), Expect(ev.HeartbeatAck, within=1),
+        ])  # fmt: skip
+    assert peer.connections[0].conn.stream_id_in == 3  # login + two acks, nothing else
+
+
+async def test_silence_makes_the_session_ping_and_an_ack_records_the_round_trip() -> None:
+    peer = ScriptedPeer()
+    async with running_session(peer, config=CONFIG) as session:
+        connection = await play(peer, [Accept(), Login(), Quiet(CONFIG.heartbeat_interval - 1)])
+        assert connection is not None
+        await connection.expect(ev.HeartbeatPing, within=2)
+        assert session.stats.heartbeat_rtt is None
+        await anyio.sleep(0.25)
+        await connection.send(ev.HeartbeatAck())
+        await connection.quiet(1)
+        assert session.stats.heartbeat_rtt is not None
+        assert 0.25 <= session.stats.heartbeat_rtt < 1
+        assert session.stats.last_heartbeat_at is not None
+        # The link is alive: the next ping comes one interval later, on the same link.
+        await connection.quiet(CONFIG.heartbeat_interval - 2)
+        await connection.expect(ev.HeartbeatPing, within=2)
+    assert len(peer.connects) == 1
+
+
+async def test_any_packet_answers_a_ping() -> None:
+    # Chrome: every received packet counts as the heartbeat's answer.
+    peer = ScriptedPeer()
+    async with running_session(peer, config=CONFIG) as session:
+        await play(peer, [
+            Accept(), Login(), Expect(ev.HeartbeatPing, within=CONFIG.heartbeat_interval + 1),
+            Wait(1), Send(ev.SelectiveAck(())), Quiet(CONFIG.heartbeat_timeout + 1),
+        ])  # fmt: skip
+        assert session.state is SessionState.CONNECTED
+        assert session.stats.heartbeat_rtt is not None
+        assert session.stats.last_heartbeat_at is None  # no HeartbeatAck came
+    assert len(peer.connects) == 1
+
+
+async def test_the_server_given_heartbeat_interval_replaces_the_configured_one() -> None:
+    peer = ScriptedPeer()
+    async with running_session(peer, config=CONFIG):
+        connection = await play(peer, [Accept(), Login({"heartbeat_interval_ms": 5_000})])
+        assert connection is not None
+        start = anyio.current_time()
+        await connection.expect(ev.HeartbeatPing, within=6)
+        assert anyio.current_time() - start >= 5
+        await connection.send(ev.HeartbeatAck())
+        await connection.expect(ev.HeartbeatPing, within=6)
+
+
+async def test_a_heartbeat_interval_is_chosen_per_login() -> None:
+    # A server interval of one connection does not stick to the next one.
+    peer = ScriptedPeer()
+    async with running_session(peer, config=CONFIG):
+        await play(peer, [
+            Accept(), Login({"heartbeat_interval_ms": 5_000}), Expect(ev.HeartbeatPing, within=6),
+            Close(), ExpectReconnect(after=(0.67, 1.0)), Login(),
+            Quiet(CONFIG.heartbeat_interval - 1), Expect(ev.HeartbeatPing, within=2),
+        ])  # fmt: skip
+
+
+async def test_an_unanswered_ping_ends_the_link_and_the_session_reconnects(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    peer = ScriptedPeer()
+    async with running_session(peer, config=CONFIG) as session:
+        connection = await play(peer, [
+            Accept(), Login(), Expect(ev.HeartbeatPing, within=CONFIG.heartbeat_interval + 1),
+        ])  # fmt: skip
+        assert connection is not None
+        pinged = anyio.current_time()
+        await connection.expect_closed(within=CONFIG.heartbeat_timeout + 1)
+        assert anyio.current_time() - pinged >= CONFIG.heartbeat_timeout
+        await play(peer, [ExpectReconnect(after=(0.67, 1.0)), Login()])
+        assert session.stats.reconnects == 1
+    assert "no answer to a heartbeat" in caplog.text
+
+
+# --- login ---------------------------------------------------------------------------------
+
+
+async def test_a_login_without_answer_times_out_and_is_tried_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    peer = ScriptedPeer()
+    async with running_session(peer, config=CONFIG) as session:
+        first = await peer.accept()
+        await first.expect(ev.LoginRequest)
+        asked = anyio.current_time()
+        await first.expect_closed(within=CONFIG.login_timeout + 1)
+        assert anyio.current_time() - asked >= CONFIG.login_timeout
+        assert session.state is SessionState.BACKING_OFF
+        await play(peer, [ExpectReconnect(after=(0.67, 1.0)), Login()])
+        await until(lambda: session.state is SessionState.CONNECTED)
+    assert "MCS login timed out" in caplog.text
+
+
+async def test_login_carries_the_unconfirmed_ids_and_the_response_confirms_them() -> None:
+    hooks = RecordingHooks()
+    for pid in ("0:1", "0:2"):
+        hooks.app.ledger.start(pid)
+        hooks.app.ledger.finish(pid)
+    peer = ScriptedPeer()
+    async with running_session(peer, hooks, CONFIG):
+        request = await (await peer.accept()).login()
+        assert request.persistent_ids == ("0:1", "0:2")
+        await until(lambda: hooks.app.ledger.unconfirmed() == [])
+        assert hooks.app.ledger.handled() == ["0:1", "0:2"]
+
+
+async def test_a_connection_ending_during_login_is_retried() -> None:
+    peer = ScriptedPeer()
+    async with running_session(peer, config=CONFIG) as session:
+        await play(peer, [
+            Accept(), Expect(ev.LoginRequest), Close(),
+            ExpectReconnect(after=(0.67, 1.0)), Login(),
+        ])  # fmt: skip
+        await until(lambda: session.state is SessionState.CONNECTED)
+        assert session.stats.logins == 1
+
+
+# --- connecting and backing off --------------------------------------------------------------
+
+
+async def test_a_refused_connection_is_retried_with_growing_backoff(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    peer = ScriptedPeer()
+    peer.refuse_next(3)
+    async with running_session(peer, config=CONFIG) as session:
+        await play(peer, [Accept(within=10), Login()])
+        assert session.stats.reconnects == 3
+    gaps = [b - a for a, b in zip(peer.connects, peer.connects[1:], strict=False)]
+    for attempt, gap in enumerate(gaps[:3]):
+        bound = CONFIG.reconnect_initial * 2**attempt
+        assert 0.67 * bound <= gap <= bound
+    # Logged once with what failed, then only counted.
+    assert caplog.text.count("cannot connect to mtalk: refused") == 1
+
+
+async def test_backoff_grows_while_the_connection_flaps_and_resets_after_a_stable_session() -> None:
+    peer = ScriptedPeer()
+    async with running_session(peer, config=CONFIG):
+        await play(peer, [
+            Accept(), Login(), Close(),
+            ExpectReconnect(after=(0.67, 1.0)), Login(), Close(),
+            ExpectReconnect(after=(1.34, 2.0)), Login(), Close(),
+            ExpectReconnect(after=(2.68, 4.0)), Login(),
+            Wait(CONFIG.stable_after + 1),  # a stable session ...
+            Close(),
+            ExpectReconnect(after=(0.67, 1.0)),  # ... starts the backoff over
+            Login(),
+        ])  # fmt: skip
+
+
+async def test_backoff_is_capped() -> None:
+    peer = ScriptedPeer()
+    config = SessionConfig(reconnect_initial=1, reconnect_max=5)
+    peer.refuse_next(6)
+    async with running_session(peer, config=config):
+        await peer.accept(within=60)
+    gaps = [b - a for a, b in zip(peer.connects, peer.connects[1:], strict=False)]
+    assert max(gaps) <= 5
+    assert gaps[-1] >= 0.67 * 5
+
+
+# --- re-authentication -------------------------------------------------------------------------
+
+
+async def test_a_refused_login_reauthenticates_and_logs_in_as_the_new_device() -> None:
+    new = Device(android_id=42, security_token=43)
+    hooks = RecordingHooks(reauth_answers=[new])
+    peer = ScriptedPeer()
+    async with running_session(peer, hooks, CONFIG) as session:
+        first = await peer.accept()
+        await first.login(error_code=401, error_message="bad token")
+        await first.expect_closed()
+        second = await peer.accept(within=2)
+        request = await second.login()
+        assert (request.android_id, request.security_token) == (42, 43)
+        assert session.device == new
+    [error] = hooks.reauths
+    assert isinstance(error, LoginError)
+    assert error.code == 401
+    assert "bad token" in str(error)
+
+
+async def test_a_transient_reauthentication_failure_is_retried_after_backoff(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    outage = CheckinError("check-in answered 503", transient=True, http_status=503)
+    hooks = RecordingHooks(reauth_answers=[outage, outage, Device(7, 8)])
+    peer = ScriptedPeer()
+    async with running_session(peer, hooks, CONFIG) as session:
+        await (await peer.accept()).login(error_code=2)
+        request = await (await peer.accept(within=10)).login()
+        assert request.android_id == 7
+        assert session.stats.reconnects == 3  # refused login, then two failed check-ins
+    assert len(hooks.reauths) == 3
+    assert hooks.reports == []  # a passing outage is no error of the user's
+    assert len(peer.connects) == 2  # no connection while the check-in failed
+    assert "re-registration failed, will retry" in caplog.text
+
+
+async def test_a_permanent_reauthentication_failure_stops_the_session_and_is_reported() -> None:
+    dead = CheckinError("check-in refused the device (401): register again", http_status=401)
+    hooks = RecordingHooks(reauth_answers=[dead])
+    peer = ScriptedPeer()
+    session = DeviceSession(
+        DEVICE, Endpoints(), hooks, config=CONFIG, connector=peer.connect, rng=random.Random(1)
+    )
+    async with peer, anyio.create_task_group() as tasks:
+
+        async def peer_side() -> None:
+            await (await peer.accept()).login(error_code=401)
+
+        tasks.start_soon(peer_side)
+        with pytest.raises(CheckinError, match="register again"), anyio.fail_after(60):
+            await session.run()
+    assert session.state is SessionState.STOPPED
+    assert session.error is dead
+    assert hooks.reports == [(dead, None)]
+    assert len(peer.connects) == 1
+
+
+# --- acknowledgements and stopping -----------------------------------------------------------
+
+
+async def test_handled_messages_are_acknowledged_with_one_stream_ack() -> None:
+    hooks = RecordingHooks()
+    peer = ScriptedPeer()
+    async with running_session(peer, hooks, CONFIG):
+        connection = await play(peer, [
+            Accept(), Login(),
+            Send(ev.DataMessage(stanza(1)), ev.DataMessage(stanza(2))),
+            Expect(ev.StreamAck, within=1),
+        ])  # fmt: skip
+        assert connection is not None
+        assert connection.conn.take_confirmed() == [stanza(1).persistent_id,
+                                                    stanza(2).persistent_id]  # fmt: skip
+        # The server's next packet confirms the ack: the ids leave the login list.
+        await connection.send(ev.HeartbeatPing())
+        await connection.expect(ev.HeartbeatAck)
+        assert hooks.app.ledger.unconfirmed() == []
+    assert [m.stanza.persistent_id for m in hooks.delivered] == [
+        stanza(1).persistent_id, stanza(2).persistent_id
+    ]  # fmt: skip
+
+
+async def test_stop_acknowledges_what_finishes_within_the_stop_timeout() -> None:
+    hooks = RecordingHooks(hold=True)
+    peer = ScriptedPeer()
+    async with running_session(peer, hooks, CONFIG) as session:
+        connection = await play(peer, [Accept(), Login(), Send(ev.DataMessage(stanza(1)))])
+        assert connection is not None
+        await connection.quiet(1)  # held by its handler: not acknowledged
+        session.stop()
+        await anyio.sleep(1)
+        hooks.finish()
+        await connection.expect(ev.StreamAck, within=1)
+        await connection.expect_closed(within=1)
+
+
+async def test_stop_gives_up_on_a_handler_that_never_finishes_after_the_stop_timeout() -> None:
+    hooks = RecordingHooks(hold=True)
+    peer = ScriptedPeer()
+    async with running_session(peer, hooks, CONFIG) as session:
+        connection = await play(peer, [Accept(), Login(), Send(ev.DataMessage(stanza(1)))])
+        assert connection is not None
+        await connection.quiet(1)
+        stopped_at = anyio.current_time()
+        session.stop()
+        event = await connection.next_event(within=CONFIG.stop_timeout + 1)
+        assert event == ev.ConnectionClosed()  # no ack: the message comes back next time
+        assert anyio.current_time() - stopped_at >= CONFIG.stop_timeout
+        assert len(hooks.delivered) == 1
+
+
+async def test_stop_while_backing_off_ends_the_wait_at_once() -> None:
+    peer = ScriptedPeer()
+    config = SessionConfig(reconnect_initial=300, reconnect_max=600)
+    peer.refuse_next(1)
+    session = DeviceSession(DEVICE, Endpoints(), RecordingHooks(), config=config,
+                            connector=peer.connect)  # fmt: skip
+    async with peer, anyio.create_task_group() as tasks:
+        tasks.start_soon(session.run)
+        await until(lambda: session.state is SessionState.BACKING_OFF, within=1)
+        start = anyio.current_time()
+        session.stop()
+    assert anyio.current_time() - start < 1
+    assert session.state is SessionState.STOPPED
+    assert len(peer.connects) == 1
+
+
+# --- a whole conversation as one script --------------------------------------------------------
+
+
+async def test_the_scripted_conversation_of_a_typical_day(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="pullkin.receiver")
+    peer = ScriptedPeer()
+    async with running_session(peer, RecordingHooks(), CONFIG):
+        await play(peer, [
+            Accept(),
+            Login(check=lambda request: request.android_id == DEVICE.android_id),
+            Send(ev.SelectiveAck(())),  # what Google sends after a login
+            Send(ev.DataMessage(stanza(1, immediate_ack=True))),
+            Expect(ev.StreamAck, within=1),
+            Send(ev.HeartbeatPing()),
+            Expect(ev.HeartbeatAck, within=1),
+            Send(ev.StreamError("overload", "later"), ev.Iq(type=0, id="q")),
+            Quiet(CONFIG.heartbeat_interval - 1),
+            Expect(ev.HeartbeatPing, within=2),
+            Send(ev.HeartbeatAck()),
+            Send(ev.Close()),
+            ExpectClosed(within=1),
+            ExpectReconnect(after=(0.67, 1.0)),
+            Login(),
+        ])  # fmt: skip
+    assert "MCS stream error from the server: overload later" in caplog.text
+    assert caplog.text.count("MCS connected") == 2
