@@ -342,7 +342,7 @@ class RecordingHooks:
         self.hold = hold
         self.delivered: list[ev.DataMessage] = []
         self.held: list[tuple[DeviceSession, ev.DataMessage]] = []
-        self.persisted = 0
+        self.persisted: list[tuple[list[str], list[str]]] = []  # (handled, confirmed)
         self.reauth_answers = list(reauth_answers)
         self.reauths: list[LoginError] = []
         self.reports: list[tuple[Exception, DataMessageStanza | None]] = []
@@ -367,8 +367,7 @@ class RecordingHooks:
         return [self.app.ledger]
 
     async def persist(self) -> None:
-        self.persisted += 1
-        self.app.ledger.dirty = False
+        self.persisted.append(self.app.ledger.take_changes())
 
     async def reauthenticate(self, error: LoginError) -> Device:
         self.reauths.append(error)
