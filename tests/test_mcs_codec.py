@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pullkin.errors import LocalProtocolError, RemoteProtocolError
 from pullkin.mcs import events as ev
 from pullkin.mcs._buffer import encode_varint32
-from pullkin.mcs.codec import McsConnection, Role, State
+from pullkin.mcs.codec import STREAM_ACK_EVERY, McsConnection, Role, State
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 
 ANDROID_ID = 5678901234567890123
@@ -45,6 +45,40 @@ LOGIN_RESPONSE = ev.LoginResponse(
 )
 
 
+# Computed (mcs.md §4, field order ascending): DataMessageStanza{id "m1", from "424242",
+# category "org.chromium.linux", app_data [{subtype: "wp:x#1"}], persistent_id
+# PERSISTENT_ID, ttl 60, raw_data 010203, immediate_ack true}.
+DATA_MESSAGE = bytes.fromhex(
+    "086412026d311a063432343234322a126f72672e6368726f6d69756d2e6c696e75783a110a0773756274797065120677703a7823314a23303a31343338303938383434333436373936256335646136373966663966643765636488013caa0103010203c00101"
+)
+# IqStanza{type SET, id "", persistent_id PERSISTENT_ID}: acknowledged like a message.
+IQ_WITH_PERSISTENT_ID = bytes.fromhex(
+    "072910011a004223303a313433383039383834343334363739362563356461363739666639666437656364"
+)
+STREAM_ERROR = bytes.fromhex(
+    "0a150a086f7665726c6f61641209747279206c61746572"
+)  # overload / try later
+TALK_METADATA = bytes.fromhex("0f03616263")  # tag 15, a known tag with no message type
+# LoginRequest whose user / auth_token are not decimal numbers.
+LOGIN_NOT_DECIMAL = bytes.fromhex(
+    "2902210a0178120f6d63732e616e64726f69642e636f6d1a0361626322036162632a0131"
+)
+
+
+def data_message_stanza() -> DataMessageStanza:
+    expected = DataMessageStanza(
+        id="m1",
+        category="org.chromium.linux",
+        persistent_id=PERSISTENT_ID,
+        ttl=60,
+        raw_data=bytes([1, 2, 3]),
+        immediate_ack=True,
+    )
+    setattr(expected, "from", "424242")
+    expected.app_data.add(key="subtype", value="wp:x#1")
+    return expected
+
+
 def drain(conn: McsConnection) -> list[ev.Event]:
     events = []
     while True:
@@ -57,16 +91,35 @@ def drain(conn: McsConnection) -> list[ev.Event]:
             return events
 
 
+# h11's three ways to feed a case: all at once, one byte at a time, and followed by the
+# start of another frame, which must stay in the buffer untouched.
+MODES = ["whole", "bytewise", "trailing"]
+TRAIL = HEARTBEAT_PING_3[:3]
+
+
 def feed(conn: McsConnection, data: bytes, mode: str) -> list[ev.Event]:
-    """Feed *data* whole or one byte at a time, collecting every event."""
-    if mode == "whole":
-        conn.receive_data(data)
-        return drain(conn)
-    events = []
-    for i in range(len(data)):
-        conn.receive_data(data[i : i + 1])
-        events += drain(conn)
-    return events
+    """Feed *data* in *mode*, collecting every event."""
+    if mode == "bytewise":
+        events = []
+        for i in range(len(data)):
+            conn.receive_data(data[i : i + 1])
+            events += drain(conn)
+        return events
+    conn.receive_data(data + TRAIL if mode == "trailing" else data)
+    return drain(conn)
+
+
+def check_rest(conn: McsConnection, mode: str) -> None:
+    """What is left in the buffer: nothing, or exactly the trailing bytes — which then
+    complete into the frame they began when the connection is still open."""
+    if mode != "trailing":
+        assert conn.trailing_data == b""
+        return
+    assert conn.trailing_data == TRAIL
+    if conn.state is State.OPEN:
+        conn.receive_data(HEARTBEAT_PING_3[len(TRAIL) :])
+        assert drain(conn) == [ev.HeartbeatPing()]
+        assert conn.trailing_data == b""
 
 
 def logged_in_client() -> McsConnection:
@@ -77,7 +130,12 @@ def logged_in_client() -> McsConnection:
     return client
 
 
-MODES = ["whole", "bytewise"]
+def logged_in_server() -> McsConnection:
+    server = McsConnection(Role.SERVER)
+    server.receive_data(CLIENT_FIRST_WRITE)
+    assert isinstance(server.next_event(), ev.LoginRequest)
+    server.send(LOGIN_RESPONSE)
+    return server
 
 
 # --- the §11 vectors -----------------------------------------------------------------
@@ -86,6 +144,10 @@ MODES = ["whole", "bytewise"]
 def test_varint32_examples() -> None:
     assert encode_varint32(300).hex() == "ac02"
     assert encode_varint32(4096).hex() == "8020"
+    assert encode_varint32(127).hex() == "7f"
+    for value in (-1, 1 << 32):
+        with pytest.raises(ValueError, match="varint32 out of range"):
+            encode_varint32(value)
 
 
 def test_client_first_write_is_the_vector() -> None:
@@ -101,6 +163,10 @@ def test_server_decodes_the_login_vector(mode: str) -> None:
     assert login.resolved_device_id == "android-4ecf8295b0f244cb"
     assert server.state is State.LOGGING_IN
     assert server.stream_id_in == 1
+    assert server.peer_version == 41
+    check_rest(server, mode)  # logging in: the trailing frame waits for the answer
+    server.send(LOGIN_RESPONSE)
+    check_rest(server, mode)
 
 
 def test_server_first_write_is_the_vector() -> None:
@@ -121,36 +187,79 @@ def test_client_decodes_the_login_response_vector(mode: str) -> None:
     assert client.state is State.OPEN
     assert client.peer_version == 41
     assert client.stream_id_in == 1
+    check_rest(client, mode)
+
+
+POST_LOGIN_VECTORS = [
+    (HEARTBEAT_PING_3, ev.HeartbeatPing()),
+    (EMPTY_HEARTBEAT_ACK, ev.HeartbeatAck()),
+    (STREAM_ACK, ev.StreamAck()),
+    (EMPTY_SELECTIVE_ACK, ev.SelectiveAck(())),
+    (SELECTIVE_ACK_ONE, ev.SelectiveAck((PERSISTENT_ID,))),
+    (CLOSE, ev.Close()),
+    (STREAM_ERROR, ev.StreamError("overload", "try later")),
+    (TALK_METADATA, ev.UnhandledFrame(15, b"abc")),
+    (IQ_WITH_PERSISTENT_ID, ev.Iq(type=1, id="", persistent_id=PERSISTENT_ID)),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("wire", "expected"), POST_LOGIN_VECTORS)
+def test_post_login_vectors_decode_at_the_client(
+    mode: str, wire: bytes, expected: ev.Event
+) -> None:
+    client = logged_in_client()
+    assert feed(client, wire, mode) == [expected]
+    assert client.stream_id_in == 2
+    assert client.state is (State.CLOSED if expected == ev.Close() else State.OPEN)
+    check_rest(client, mode)
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(
     ("wire", "expected"),
-    [
-        (HEARTBEAT_PING_3, ev.HeartbeatPing()),
-        (EMPTY_HEARTBEAT_ACK, ev.HeartbeatAck()),
-        (STREAM_ACK, ev.StreamAck()),
-        (EMPTY_SELECTIVE_ACK, ev.SelectiveAck(())),
-        (SELECTIVE_ACK_ONE, ev.SelectiveAck((PERSISTENT_ID,))),
-        (CLOSE, ev.Close()),
-    ],
-)
-def test_post_login_vectors_decode(mode: str, wire: bytes, expected: ev.Event) -> None:
-    client = logged_in_client()
-    assert feed(client, wire, mode) == [expected]
-    assert client.stream_id_in == 2
+    [v for v in POST_LOGIN_VECTORS if v[0] in (HEARTBEAT_PING_3, EMPTY_HEARTBEAT_ACK, STREAM_ACK,
+                                                EMPTY_SELECTIVE_ACK, SELECTIVE_ACK_ONE)],
+)  # fmt: skip
+def test_client_packet_vectors_decode_at_the_server(
+    mode: str, wire: bytes, expected: ev.Event
+) -> None:
+    server = logged_in_server()
+    assert feed(server, wire, mode) == [expected]
+    assert server.stream_id_in == 2
+    check_rest(server, mode)
 
 
-@pytest.mark.parametrize(
-    "wire", [HEARTBEAT_PING_3, EMPTY_HEARTBEAT_ACK, STREAM_ACK, SELECTIVE_ACK_ONE, CLOSE]
-)
-def test_vector_with_trailing_bytes_keeps_the_rest(wire: bytes) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_the_data_message_vector_decodes(mode: str) -> None:
     client = logged_in_client()
-    client.receive_data(wire + HEARTBEAT_PING_3[:3])
-    assert len(drain(client)) == 1
-    if client.state is State.OPEN:
-        client.receive_data(HEARTBEAT_PING_3[3:])
-        assert drain(client) == [ev.HeartbeatPing()]
+    [message] = feed(client, DATA_MESSAGE, mode)
+    assert isinstance(message, ev.DataMessage)
+    assert message.stanza == data_message_stanza()
+    assert message.stream_index == 2
+    assert client.ack_position == 1  # not handled yet: not acknowledged
+    client.message_done(message.stream_index)
+    assert client.ack_due  # immediate_ack
+    check_rest(client, mode)
+
+
+def test_the_data_message_vector_is_what_the_server_sends() -> None:
+    server = logged_in_server()
+    body = DATA_MESSAGE[2:] + bytes.fromhex("5801")  # + last_stream_id_received 1
+    assert server.send(ev.DataMessage(data_message_stanza())) == bytes((8, len(body))) + body
+
+
+def test_an_iq_carrying_a_persistent_id_is_acknowledged_and_confirmed() -> None:
+    client, server = logged_in_client(), logged_in_server()
+    [iq] = pump(IQ_WITH_PERSISTENT_ID, client)
+    assert isinstance(iq, ev.Iq)
+    assert iq.persistent_id == PERSISTENT_ID
+    assert client.has_unacked  # nothing to handle: acknowledgeable at once
+    assert pump(client.send(ev.StreamAck()), server) == [ev.StreamAck()]
+    assert not client.has_unacked
+    assert client.take_confirmed() == []  # until the server's next packet
+    pump(server.send(ev.HeartbeatAck()), client)
+    assert client.take_confirmed() == [PERSISTENT_ID]
 
 
 def test_login_response_and_first_frame_in_one_chunk() -> None:
@@ -177,12 +286,21 @@ def test_stream_ack_is_the_vector_plus_last_stream_id() -> None:
 
 
 def test_selective_ack_encodes_like_the_vector() -> None:
-    server = McsConnection(Role.SERVER)
-    server.receive_data(CLIENT_FIRST_WRITE)
-    server.next_event()
-    server.send(LOGIN_RESPONSE)
+    server = logged_in_server()
     wire = server.send(ev.SelectiveAck((PERSISTENT_ID,)))
     body = SELECTIVE_ACK_ONE[2:] + bytes.fromhex("5001")
+    assert wire == bytes((7, len(body))) + body
+
+
+def test_close_and_stream_error_encode_like_the_vectors() -> None:
+    assert logged_in_server().send(ev.StreamError("overload", "try later")) == STREAM_ERROR
+    assert logged_in_server().send(ev.Close()) == CLOSE
+
+
+def test_an_iq_with_a_persistent_id_encodes_like_the_vector() -> None:
+    server = logged_in_server()
+    wire = server.send(ev.Iq(type=1, id="", persistent_id=PERSISTENT_ID))
+    body = IQ_WITH_PERSISTENT_ID[2:] + bytes.fromhex("5001")
     assert wire == bytes((7, len(body))) + body
 
 
@@ -250,6 +368,53 @@ def test_pair_login_thousand_messages_heartbeats_and_close() -> None:
     assert client.next_event() == ev.ConnectionClosed()
 
 
+def snapshot(conn: McsConnection) -> tuple[State, int, int, int]:
+    return conn.state, conn.stream_id_out, conn.stream_id_in, conn.ack_position
+
+
+def test_pair_both_sides_state_after_every_event() -> None:
+    """Each row: who sends what; then (state, stream_id_out, stream_id_in, ack_position)
+    of the client and of the server once it is sent, and once it is received, and the
+    persistent ids each side learns are confirmed (mcs.md §6.1)."""
+    client, server = McsConnection(Role.CLIENT), McsConnection(Role.SERVER)
+    OPEN, LOGGING_IN, CLOSED = State.OPEN, State.LOGGING_IN, State.CLOSED
+    pid = stanza(1).persistent_id
+    login = dataclasses.replace(LOGIN, persistent_ids=("old",))
+    rows = [
+        # sender, event, (client, server) after send, (client, server) after receive,
+        # confirmed (client, server) after receive
+        (client, login, ((LOGGING_IN, 1, 0, 0), (State.IDLE, 0, 0, 0)),
+         ((LOGGING_IN, 1, 0, 0), (LOGGING_IN, 0, 1, 1)), ([], [])),
+        (server, LOGIN_RESPONSE, ((LOGGING_IN, 1, 0, 0), (OPEN, 1, 1, 1)),
+         ((OPEN, 1, 1, 1), (OPEN, 1, 1, 1)), (["old"], [])),
+        (server, ev.DataMessage(stanza(1)), ((OPEN, 1, 1, 1), (OPEN, 2, 1, 1)),
+         ((OPEN, 1, 2, 1), (OPEN, 2, 1, 1)), ([], [])),  # in progress: ack stays at 1
+        (client, ev.HeartbeatPing(), ((OPEN, 2, 2, 1), (OPEN, 2, 1, 1)),
+         ((OPEN, 2, 2, 1), (OPEN, 2, 2, 2)), ([], [])),  # does not acknowledge the message
+        (client, ev.StreamAck(), ((OPEN, 3, 2, 2), (OPEN, 2, 2, 2)),  # message done
+         ((OPEN, 3, 2, 2), (OPEN, 2, 3, 3)), ([], [pid])),
+        (server, ev.HeartbeatAck(), ((OPEN, 3, 2, 2), (OPEN, 3, 3, 3)),
+         ((OPEN, 3, 3, 3), (OPEN, 3, 3, 3)), ([pid], [])),
+        (server, ev.Close(), ((OPEN, 3, 3, 3), (CLOSED, 4, 3, 3)),
+         ((CLOSED, 3, 4, 4), (CLOSED, 4, 3, 3)), ([], [])),
+    ]  # fmt: skip
+    delivered: list[ev.DataMessage] = []
+    for sender, event, after_send, after_receive, confirmed in rows:
+        if isinstance(event, ev.StreamAck):
+            client.message_done(delivered.pop().stream_index)  # handled at last
+        wire = sender.send(event)
+        assert (snapshot(client), snapshot(server)) == after_send, event
+        receiver = server if sender is client else client
+        received = pump(wire, receiver)
+        delivered += [e for e in received if isinstance(e, ev.DataMessage)]
+        assert [type(e) for e in received] == [type(event)]
+        assert (snapshot(client), snapshot(server)) == after_receive, event
+        assert (client.take_confirmed(), server.take_confirmed()) == confirmed, event
+    client.receive_data(b"")
+    assert client.next_event() == ev.ConnectionClosed()
+    assert client.state is CLOSED
+
+
 def test_login_persistent_ids_are_confirmed_by_the_login_response() -> None:
     client = McsConnection(Role.CLIENT)
     client.send(ev.LoginRequest(android_id=1, security_token=2, persistent_ids=("x", "y")))
@@ -276,6 +441,30 @@ def test_ack_never_passes_a_message_still_being_handled() -> None:
     client.message_done(second.stream_index)
     pump(client.send(ev.StreamAck()), server)
     assert server.take_confirmed() == [stanza(1).persistent_id, stanza(2).persistent_id]
+
+
+def test_a_message_without_persistent_id_is_acknowledged_but_has_nothing_to_confirm() -> None:
+    client, server = logged_in_client(), logged_in_server()
+    anonymous = DataMessageStanza(category="org.chromium.linux", raw_data=b"x")
+    setattr(anonymous, "from", "424242")
+    [message] = pump(server.send(ev.DataMessage(anonymous)), client)
+    assert isinstance(message, ev.DataMessage)
+    assert client.ack_position == 1
+    for _ in range(STREAM_ACK_EVERY):  # again, or an unknown index: no effect
+        client.message_done(message.stream_index)
+        client.message_done(99)
+    assert client.ack_position == 2
+    assert client.has_unacked
+    assert not client.ack_due  # one message, no immediate_ack: the ack may wait
+    pump(client.send(ev.StreamAck()), server)
+    assert not client.has_unacked
+    assert server.take_confirmed() == []
+    pump(server.send(ev.HeartbeatAck()), client)
+    assert client.take_confirmed() == []
+
+
+def test_repr_shows_role_state_and_counters() -> None:
+    assert repr(logged_in_client()) == "<McsConnection client open out=1 in=1>"
 
 
 def test_immediate_ack_makes_an_ack_due_at_once() -> None:
@@ -306,44 +495,72 @@ def test_login_error_closes_the_connection() -> None:
 # --- errors ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("wire", "message"),
-    [
-        (bytes([40]) + SERVER_FIRST_WRITE[1:], "unsupported MCS version 40"),
-        (SERVER_FIRST_WRITE + bytes.fromhex("08ffffffffff01"), "within 5 bytes"),
-        (SERVER_FIRST_WRITE + bytes.fromhex("08ffffffff7f"), "exceeds 32 bits"),
-        (SERVER_FIRST_WRITE + bytes.fromhex("1000"), "unknown MCS tag 16"),
-        (SERVER_FIRST_WRITE + bytes.fromhex("0880808001"), "over the"),
-        (SERVER_FIRST_WRITE + bytes.fromhex("080100"), "does not parse"),
-        (SERVER_FIRST_WRITE + bytes.fromhex("0a00"), "required field"),
-        (SERVER_FIRST_WRITE + bytes.fromhex("0802" + "1a00"), "required field"),
-        (bytes([41]) + HEARTBEAT_PING_3, "first packet must be the login"),
-        (SERVER_FIRST_WRITE + SERVER_FIRST_WRITE[1:], "second LoginResponse"),
-    ],
-)
-def test_malformed_input_raises_remote_protocol_error(wire: bytes, message: str) -> None:
+MALFORMED_AT_THE_CLIENT = [
+    (bytes([40]) + SERVER_FIRST_WRITE[1:], "unsupported MCS version 40"),
+    (SERVER_FIRST_WRITE + bytes.fromhex("08ffffffffff01"), "within 5 bytes"),
+    (SERVER_FIRST_WRITE + bytes.fromhex("08ffffffff7f"), "exceeds 32 bits"),
+    (SERVER_FIRST_WRITE + bytes.fromhex("1000"), "unknown MCS tag 16"),
+    (SERVER_FIRST_WRITE + bytes.fromhex("0880808001"), "over the"),
+    (SERVER_FIRST_WRITE + bytes.fromhex("080100"), "does not parse"),
+    (SERVER_FIRST_WRITE + bytes.fromhex("0a00"), "required field"),
+    (SERVER_FIRST_WRITE + bytes.fromhex("0802" + "1a00"), "required field"),
+    (SERVER_FIRST_WRITE + bytes.fromhex("070b10011a003a05080c1201ff"), "IqStanza .* not parse"),
+    (bytes([41]) + HEARTBEAT_PING_3, "first packet must be the login"),
+    (bytes([41]) + DATA_MESSAGE, "unexpected DataMessage while logging in"),
+    (SERVER_FIRST_WRITE + SERVER_FIRST_WRITE[1:], "second LoginResponse"),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("wire", "message"), MALFORMED_AT_THE_CLIENT)
+def test_malformed_input_raises_remote_protocol_error(mode: str, wire: bytes, message: str) -> None:
     client = McsConnection(Role.CLIENT)
     client.send(LOGIN)
-    client.receive_data(wire)
     with pytest.raises(RemoteProtocolError, match=message):
-        drain(client)
-    with pytest.raises(RemoteProtocolError):  # the connection stays dead
+        feed(client, wire, mode)
+    with pytest.raises(RemoteProtocolError, match=message):  # the connection stays dead
         client.next_event()
     assert client.state is State.ERROR
 
 
-def test_version_38_is_accepted_like_chrome() -> None:
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("wire", "message"),
+    [
+        (bytes([42]) + CLIENT_FIRST_WRITE[1:], "unsupported MCS version 42"),
+        (LOGIN_NOT_DECIMAL, "not decimal numbers"),
+        (bytes([41]) + HEARTBEAT_PING_3, "first packet must be the login"),
+        (CLIENT_FIRST_WRITE + CLIENT_FIRST_WRITE[1:], "unexpected LoginRequest while logging in"),
+    ],
+)
+def test_malformed_input_at_the_server_raises_remote_protocol_error(
+    mode: str, wire: bytes, message: str
+) -> None:
+    server = McsConnection(Role.SERVER)
+    with pytest.raises(RemoteProtocolError, match=message):
+        feed(server, wire, mode)
+    assert server.state is State.ERROR
+
+
+def test_a_bytewise_error_is_raised_by_the_byte_that_shows_it() -> None:
+    # A size varint whose fifth byte still says "more" fails at that byte.
+    client = logged_in_client()
+    wire = bytes.fromhex("08ffffffffff01")
+    for i in range(5):
+        client.receive_data(wire[i : i + 1])
+        assert client.next_event() is ev.NEED_DATA
+    client.receive_data(wire[5:6])
+    with pytest.raises(RemoteProtocolError, match="within 5 bytes"):
+        client.next_event()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_version_38_is_accepted_like_chrome(mode: str) -> None:
     client = McsConnection(Role.CLIENT)
     client.send(LOGIN)
-    client.receive_data(bytes([38]) + SERVER_FIRST_WRITE[1:])
-    assert isinstance(client.next_event(), ev.LoginResponse)
-
-
-def test_server_requires_version_41() -> None:
-    server = McsConnection(Role.SERVER)
-    server.receive_data(bytes([42]) + CLIENT_FIRST_WRITE[1:])
-    with pytest.raises(RemoteProtocolError, match="version 42"):
-        server.next_event()
+    assert feed(client, bytes([38]) + SERVER_FIRST_WRITE[1:], mode) == [LOGIN_RESPONSE]
+    assert client.peer_version == 38
+    check_rest(client, mode)
 
 
 def test_frame_over_the_limit_fails_before_the_body_arrives() -> None:
@@ -374,6 +591,30 @@ def test_stream_error_and_other_iq_decode() -> None:
         ev.StreamError("overload", "try later"),
         ev.Iq(type=0, id="q1", extension_id=99, extension_data=b"z"),
     ]
+
+
+def test_receive_data_after_eof_is_a_local_error() -> None:
+    client = logged_in_client()
+    client.receive_data(b"")
+    client.receive_data(b"")  # a second EOF changes nothing
+    with pytest.raises(LocalProtocolError, match="receive_data after EOF"):
+        client.receive_data(HEARTBEAT_PING_3)
+    assert client.next_event() == ev.ConnectionClosed()
+    assert client.trailing_data == b""
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_eof_after_a_whole_frame_ends_the_connection_cleanly(mode: str) -> None:
+    client = logged_in_client()
+    assert feed(client, EMPTY_HEARTBEAT_ACK, mode) == [ev.HeartbeatAck()]
+    client.receive_data(b"")
+    if mode == "trailing":  # EOF inside the trailing frame
+        with pytest.raises(RemoteProtocolError, match="3 bytes pending"):
+            client.next_event()
+        assert client.state is State.ERROR
+    else:
+        assert client.next_event() == ev.ConnectionClosed()
+        assert client.state is State.CLOSED
 
 
 def test_eof_between_frames_and_mid_frame() -> None:

@@ -46,6 +46,10 @@ class ReceiveBuffer:
             self._pos = 0
         self._data += data
 
+    def peek(self) -> bytes:
+        """The unconsumed bytes (a copy)."""
+        return bytes(self._data[self._pos :])
+
     def read_byte(self) -> int | None:
         if self._pos >= len(self._data):
             return None

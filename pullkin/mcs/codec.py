@@ -124,6 +124,12 @@ class McsConnection:
         else:
             self._eof = True
 
+    @property
+    def trailing_data(self) -> bytes:
+        """Bytes received but not yet part of an event: a partial frame, or whatever
+        followed the packet that closed the connection (h11's ``trailing_data``)."""
+        return self._buffer.peek()
+
     def next_event(self) -> ev.Event | ev.NeedData:
         """The next event, ``NEED_DATA``, or ``RemoteProtocolError`` (then the
         connection is dead and every later call raises it again)."""
@@ -152,8 +158,7 @@ class McsConnection:
             raise RemoteProtocolError(
                 f"connection closed in the middle of a frame ({len(self._buffer)} bytes pending)"
             )
-        if self.state is not State.ERROR:
-            self.state = State.CLOSED
+        self.state = State.CLOSED
         return ev.ConnectionClosed()
 
     def _read_version(self) -> bool:
@@ -269,12 +274,8 @@ class McsConnection:
         if last:
             self._confirm_through(last)
         persistent_id = getattr(message, "persistent_id", "") if message is not None else ""
-        if persistent_id:
+        if persistent_id:  # an IqStanza's (DataMessages take _receive_data_message)
             self._unacked[self.stream_id_in] = opaque_id(persistent_id)
-        if isinstance(event, ev.DataMessage):
-            self._in_progress.add(self.stream_id_in)
-            if event.stanza.immediate_ack:
-                self._immediate.add(self.stream_id_in)
 
     def _confirm_through(self, last: int) -> None:
         queue = self._awaiting_confirmation
@@ -362,8 +363,6 @@ class McsConnection:
         return self._stream_frame(8, body)
 
     def _encode(self, event: ev.Event) -> bytes:
-        if isinstance(event, ev.DataMessage):
-            return self._encode_data(event)
         self.stream_id_out = 1 if isinstance(event, ev.LoginRequest | ev.LoginResponse) else (
             self.stream_id_out + 1
         )  # fmt: skip
