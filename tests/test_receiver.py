@@ -230,16 +230,17 @@ async def test_deliveries_keep_their_order_across_the_direct_and_the_queued_path
     client, recorder = await started(emu, credentials)
     emu.faults.delay_delivery(0.1)
     send(emu, credentials, web_stanza(credentials, data={"n": "0"}))  # the write loop
-    await asyncio.sleep(0.02)
+    await wait_for(lambda: "mcs:delay" in emu.faults.fired)  # now holding message 0
     for n in range(1, 5):  # arrive while the write loop holds message 0
         send(emu, credentials, web_stanza(credentials, data={"n": str(n)}))
     await wait_for(lambda: len(recorder.messages) == 5)
     for n in range(5, 10):  # the direct path again
         send(emu, credentials, web_stanza(credentials, data={"n": str(n)}))
-    await wait_for(lambda: len(recorder.messages) == 10)
-    await asyncio.sleep(0.1)
-    assert [m.data["n"] for m in recorder.messages] == [str(n) for n in range(10)]
-    assert len(emu.deliveries()) == 10
+    # A last message: once it is handled, any duplicate written before it has been too.
+    send(emu, credentials, web_stanza(credentials, data={"n": "last"}))
+    await wait_for(lambda: len(recorder.messages) >= 11)
+    assert [m.data["n"] for m in recorder.messages] == [*map(str, range(10)), "last"]
+    assert len(emu.deliveries()) == 11
     await client.stop()
     await client.aclose()
 
@@ -294,8 +295,7 @@ async def test_stop_leaves_no_task_or_socket_behind(emu: Emulator) -> None:
     client, _ = await started(emu, credentials)
     await client.stop()
     await client.aclose()
-    await asyncio.sleep(0.05)
-    after = {t for t in asyncio.all_tasks() if not t.done()} - before
-    assert after == set(), after
+    # Cancelled workers end at their next turn of the loop; a leak never ends.
+    await wait_for(lambda: {t for t in asyncio.all_tasks() if not t.done()} <= before)
     assert client.state is SessionState.STOPPED
     await wait_for(lambda: not emu.mcs.sessions)

@@ -6,7 +6,6 @@ import dataclasses
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import anyio
 import pytest
 from _receiver_support import FAST, register_direct, send, wait_for, web_stanza
 
@@ -65,7 +64,8 @@ async def exactly_once(
 
 async def test_drop_mid_frame(emu: Emulator) -> None:
     await exactly_once(emu, lambda e: e.faults.close_mid_frame(times=2))
-    assert emu.mcs.logins >= 2
+    assert emu.faults.fired.count("mcs:close_mid_frame") == 2
+    assert emu.mcs.logins >= 3  # each drop cost a login
 
 
 async def test_drop_after_login(emu: Emulator) -> None:
@@ -75,7 +75,8 @@ async def test_drop_after_login(emu: Emulator) -> None:
 
 async def test_drop_before_ack(emu: Emulator) -> None:
     await exactly_once(emu, lambda e: e.faults.close_after_frames(3, times=3))
-    assert emu.mcs.logins >= 2
+    assert emu.faults.fired.count("mcs:close_after_frames") == 3
+    assert emu.mcs.logins >= 4
 
 
 async def test_duplicate_delivery(emu: Emulator) -> None:
@@ -85,7 +86,7 @@ async def test_duplicate_delivery(emu: Emulator) -> None:
 
 async def test_server_restart(emu: Emulator) -> None:
     await exactly_once(emu, lambda e: None, during=lambda e: e.restart_mcs())
-    assert emu.mcs.logins >= 1
+    assert emu.mcs.logins >= 2  # the restart ended the first connection: logged in again
 
 
 async def test_heartbeats_missing_means_reconnect(emu: Emulator) -> None:
@@ -94,18 +95,29 @@ async def test_heartbeats_missing_means_reconnect(emu: Emulator) -> None:
         emu,
         lambda e: e.faults.ignore_heartbeats(times=2),
         config=config,
-        during=lambda e: anyio.sleep(1.0),  # idle: the unanswered ping ends the link
+        # idle until the unanswered pings have ended two links
+        during=lambda e: wait_for(lambda: e.mcs.logins >= 3, within=10),
     )
+    assert emu.faults.fired.count("mcs:ignore_pings") == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "fired", "logged"),
+    [
+        ("malformed_frame", "mcs:malformed", "required field"),
+        ("unknown_tag", "mcs:unknown_tag", "unknown MCS tag 16"),
+    ],
+)
+async def test_a_malformed_frame_or_an_unknown_tag_costs_a_reconnect_and_loses_nothing(
+    emu: Emulator, caplog: pytest.LogCaptureFixture, fault: str, fired: str, logged: str
+) -> None:
+    # The frame kills the connection (the codec cannot resync after it), never the
+    # session: it logs in again and every message still arrives exactly once.
+    await exactly_once(emu, lambda e: getattr(e.faults, fault)())
+    assert emu.faults.fired == [fired]
     assert emu.mcs.logins >= 2
-
-
-async def test_malformed_frame_and_unknown_tag_do_not_end_the_session(emu: Emulator) -> None:
-    def arm(e: Emulator) -> None:
-        e.faults.malformed_frame()
-        e.faults.unknown_tag()
-
-    await exactly_once(emu, arm)
-    assert emu.mcs.logins >= 2
+    lost = [r.getMessage() for r in caplog.records if "MCS connection lost" in r.getMessage()]
+    assert any(logged in message for message in lost), lost
 
 
 async def test_random_drops_seeded(emu: Emulator) -> None:
