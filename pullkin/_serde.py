@@ -25,9 +25,10 @@ __all__ = ["from_dict", "to_dict"]
 
 
 def to_dict(obj: Any) -> Any:
-    """Dataclasses → dicts, datetimes → ISO text, tuples → lists, recursively."""
+    """Dataclasses → dicts, datetimes → ISO text, tuples → lists, recursively.  Fields
+    with ``init=False`` are derived, not data: left out, so ``from_dict`` reads it back."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}
     if isinstance(obj, _dt.datetime):
         return obj.isoformat()
     if isinstance(obj, bytes):
