@@ -100,6 +100,9 @@ class FakeGoogle:
             "/v1/projects/{p}/registrations/{t}",
             self._wrap("registrations_delete", self._ok),
         )
+        # Anything else is recorded too (as "unmatched"): a request Google would not
+        # understand is a finding, not a silent 404.
+        add("*", "/{tail:.*}", self._wrap("unmatched", self._unmatched))
         return app
 
     def _wrap(self, route: str, handler: Any) -> Any:
@@ -158,6 +161,9 @@ class FakeGoogle:
         return web.json_response(
             {"name": name, "token": token, "web": (await request.json())["web"]}
         )
+
+    async def _unmatched(self, request: web.Request) -> web.Response:
+        return web.json_response({"error": {"code": 404, "status": "NOT_FOUND"}}, status=404)
 
     async def _ok(self, request: web.Request) -> web.Response:
         return web.json_response({})
