@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import anyio
 
+from pullkin._commit import GroupCommit
 from pullkin._ledger import IdLedger
 from pullkin.endpoints import Endpoints
 from pullkin.errors import ConnectError, LoginError, PullkinError
@@ -327,12 +328,13 @@ class OneApp:
     """The app every message is routed to."""
 
     key: str = "app"
-    ledger: IdLedger = field(default_factory=IdLedger)
+    ledger: IdLedger[Any] = field(default_factory=IdLedger)
 
 
 class RecordingHooks:
     """``SessionHooks`` kept in lists: one app, handlers that finish at once (unless
-    ``hold=True``: then ``finish()`` ends them), re-authentication answers from
+    ``hold=True``: then ``finish()`` ends them), the client's own group commit without
+    a store (``commits``: ``running_session`` runs it), re-authentication answers from
     ``reauth_answers`` (a ``Device`` or an exception to raise), in order."""
 
     def __init__(
@@ -342,7 +344,7 @@ class RecordingHooks:
         self.hold = hold
         self.delivered: list[ev.DataMessage] = []
         self.held: list[tuple[DeviceSession, ev.DataMessage]] = []
-        self.persisted: list[tuple[list[str], list[str]]] = []  # (handled, confirmed)
+        self.commits = GroupCommit(None, lambda: [self.app])
         self.reauth_answers = list(reauth_answers)
         self.reauths: list[LoginError] = []
         self.reports: list[tuple[Exception, DataMessageStanza | None]] = []
@@ -363,11 +365,11 @@ class RecordingHooks:
         for session, message in held:
             session.message_done(self.app, message)
 
-    def ledgers(self) -> list[IdLedger]:
+    def ledgers(self) -> list[IdLedger[Any]]:
         return [self.app.ledger]
 
-    async def persist(self) -> None:
-        self.persisted.append(self.app.ledger.take_changes())
+    def handled(self) -> None:
+        self.commits.soon()
 
     async def reauthenticate(self, error: LoginError) -> Device:
         self.reauths.append(error)
@@ -393,10 +395,12 @@ async def running_session(
 ) -> AsyncIterator[DeviceSession]:
     """A DeviceSession connected through *peer*, running until the block ends (then
     stopped, and awaited)."""
+    hooks = hooks or RecordingHooks()
+    hooks.commits.start()
     session = DeviceSession(
         DEVICE,
         Endpoints(),
-        hooks or RecordingHooks(),
+        hooks,
         config=config,
         connector=peer.connect,
         rng=random.Random(seed),
@@ -409,4 +413,5 @@ async def running_session(
                 yield session
                 session.stop()
     finally:
+        await hooks.commits.stop()
         await peer.aclose()

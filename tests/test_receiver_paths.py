@@ -30,6 +30,7 @@ from _mcs_peer import (
 )
 from _virtual_time import VIRTUAL_TIME
 
+from pullkin._ledger import IdLedger
 from pullkin.endpoints import Endpoints
 from pullkin.errors import CheckinError, LoginError
 from pullkin.mcs import events as ev
@@ -162,9 +163,7 @@ async def test_a_login_without_answer_times_out_and_is_tried_again(
 
 async def test_login_carries_the_unconfirmed_ids_and_the_response_confirms_them() -> None:
     hooks = RecordingHooks()
-    for pid in ("0:1", "0:2"):
-        hooks.app.ledger.start(pid)
-        hooks.app.ledger.finish(pid)
+    hooks.app.ledger = IdLedger(10, handled=["0:1", "0:2"], unconfirmed=["0:1", "0:2"])
     peer = ScriptedPeer()
     async with running_session(peer, hooks, CONFIG):
         request = await (await peer.accept()).login()
