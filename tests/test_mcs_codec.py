@@ -528,7 +528,7 @@ def test_malformed_input_raises_remote_protocol_error(mode: str, wire: bytes, me
     ("wire", "message"),
     [
         (bytes([42]) + CLIENT_FIRST_WRITE[1:], "unsupported MCS version 42"),
-        (LOGIN_NOT_DECIMAL, "not decimal numbers"),
+        (LOGIN_NOT_DECIMAL, "LoginRequest user is not a decimal number"),
         (bytes([41]) + HEARTBEAT_PING_3, "first packet must be the login"),
         (CLIENT_FIRST_WRITE + CLIENT_FIRST_WRITE[1:], "unexpected LoginRequest while logging in"),
     ],

@@ -263,7 +263,7 @@ async def test_a_transient_reauthentication_failure_is_retried_after_backoff(
     assert len(hooks.reauths) == 3
     assert hooks.reports == []  # a passing outage is no error of the user's
     assert len(peer.connects) == 2  # no connection while the check-in failed
-    assert "re-registration failed, will retry" in caplog.text
+    assert "re-authentication failed, will retry" in caplog.text
 
 
 async def test_a_permanent_reauthentication_failure_stops_the_session_and_is_reported() -> None:
