@@ -5,7 +5,9 @@ The emulator runs in a child process pinned to one core.  This process (the othe
 core) registers the devices through the emulator's real endpoints, keeps one MCS
 connection per device open with the bare codec (counting and acknowledging data
 messages, no decryption: the receiving side must not be the bottleneck), and POSTs
-FCM v1 messages round-robin to the devices' tokens over keep-alive HTTPS.  Prints one
+FCM v1 messages round-robin to the devices' tokens over keep-alive HTTPS (HTTP/1.1;
+then the same sends over HTTP/2, ``--http2-messages`` of them, a few connections with
+many streams each, reported as ``http2_*``).  Prints one
 JSON object: sends accepted/s and deliveries/s (target >= 2,000/s), the emulator's CPU
 per send, how busy each process was (which one bounded the rate), and a floor
 measured in the same run: the same aiohttp + TLS server in the same pinned process
@@ -32,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
 import jwt
+from _h2load import connect as h2_connect
 from _util import emit, pin, split_cores
 from aiohttp import web
 
@@ -73,6 +76,20 @@ async def _serve() -> None:
         await floor.cleanup()
 
 
+class _Progress:
+    """Data messages received by every device, and the count that ends a phase."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.target = 0
+        self.reached = asyncio.Event()
+
+    def expect(self, more: int) -> asyncio.Event:
+        self.target = self.received + more
+        self.reached = asyncio.Event()
+        return self.reached
+
+
 class _Device:
     """One MCS connection: counts data messages, acknowledges in batches."""
 
@@ -81,14 +98,14 @@ class _Device:
         self.conn = McsConnection(Role.CLIENT)
         self.received = 0
 
-    async def run(self, endpoints: Endpoints, counter: list[int], done: asyncio.Event) -> None:
+    async def run(self, endpoints: Endpoints, progress: _Progress) -> None:
         gcm = self.credentials.gcm
         reader, writer = await asyncio.open_connection(
             endpoints.mcs_host, endpoints.mcs_port, ssl=endpoints.ssl_context
         )
         writer.write(self.conn.send(ev.LoginRequest(gcm.android_id, gcm.security_token)))
         try:
-            while not done.is_set():
+            while True:
                 data = await reader.read(65536)
                 if not data:
                     return
@@ -96,11 +113,11 @@ class _Device:
                 while (event := self.conn.next_event()) is not ev.NEED_DATA:
                     if isinstance(event, ev.DataMessage):
                         self.conn.message_done(event.stream_index)
-                        counter[0] += 1
+                        progress.received += 1
                 if self.conn.ack_due:  # Chrome's cadence: every 10 messages
                     writer.write(self.conn.send(ev.StreamAck()))
-                if counter[0] >= counter[1]:
-                    done.set()
+                if progress.received >= progress.target:
+                    progress.reached.set()
         finally:
             writer.close()
 
@@ -155,8 +172,9 @@ async def _load(
     firebase = FirebaseConfig.from_dict(config["firebase_config"])
     async with PullkinCore(endpoints) as core:
         devices = [_Device(await core.register_app(firebase)) for _ in range(args.devices)]
-    counter, done = [0, args.messages], asyncio.Event()
-    tasks = [asyncio.create_task(d.run(endpoints, counter, done)) for d in devices]
+    progress = _Progress()
+    done = progress.expect(args.messages)
+    tasks = [asyncio.create_task(d.run(endpoints, progress)) for d in devices]
     await asyncio.sleep(1.0)  # every login done
     connector = aiohttp.TCPConnector(ssl=endpoints.ssl_context)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -172,10 +190,15 @@ async def _load(
     phase, accepted = await _post_all(endpoints, url, bodies, token, args, child)
     await asyncio.wait_for(done.wait(), 120)
     delivered = phase.end()
+    done = progress.expect(args.http2_messages)
+    phase, h2_accepted = await _post_all_h2(endpoints, url, bodies, token, args, child)
+    await asyncio.wait_for(done.wait(), 120)
+    h2_delivered = phase.end()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return {"accepted": accepted, "delivered": delivered, "floor": floor}
+    return {"accepted": accepted, "delivered": delivered, "floor": floor,
+            "h2_accepted": h2_accepted, "h2_delivered": h2_delivered}  # fmt: skip
 
 
 class _Load:
@@ -275,11 +298,40 @@ async def _post_all(
             transport.close()
 
 
+async def _post_all_h2(
+    endpoints: Endpoints,
+    url: str,
+    bodies: list[bytes],
+    token: str,
+    args: argparse.Namespace,
+    child: int,
+) -> tuple[_Phase, dict[str, float]]:
+    """The same sends over HTTP/2: ``args.concurrency`` streams in flight, spread over
+    ``args.http2_connections`` connections."""
+    load = _Load(bodies, args.http2_messages)
+    assert endpoints.ssl_context is not None
+    per_connection = max(1, args.concurrency // args.http2_connections)
+    connections = await h2_connect(
+        url, token, load, args.http2_connections, per_connection, endpoints.ssl_context
+    )
+    phase = _Phase(child)
+    for _, poster in connections:
+        poster.start()
+    try:
+        await asyncio.wait_for(load.finished, 300)
+        return phase, phase.end()
+    finally:
+        for transport, _ in connections:
+            transport.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=100)
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--http2-messages", type=int, default=5_000)
+    parser.add_argument("--http2-connections", type=int, default=4)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--core", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -323,6 +375,16 @@ def main() -> None:
             "emulator_cpu_s_total": round(child_cpu, 2),
             "emulator_pinned_to_one_core": pinned,
             "target_delivered_per_s": 2000,
+            "http2_messages": args.http2_messages,
+            "http2_connections": args.http2_connections,
+            "http2_accepted_per_s": round(args.http2_messages / phases["h2_accepted"]["s"]),
+            "http2_delivered_per_s": round(args.http2_messages / phases["h2_delivered"]["s"]),
+            "http2_emulator_cpu_us_per_send": round(
+                phases["h2_delivered"]["emulator_cpu_s"] / args.http2_messages * 1e6
+            ),
+            "http2_client_busy_sending": round(
+                phases["h2_delivered"]["client_cpu_s"] / phases["h2_delivered"]["s"], 2
+            ),
         },
     )
 

@@ -55,6 +55,7 @@ def trust_emulator(monkeypatch: pytest.MonkeyPatch) -> Callable[[Emulator], None
 
     def trust(emu: Emulator) -> None:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(emu.ca_path))
+        monkeypatch.setenv("SSL_CERT_FILE", str(emu.ca_path))  # httpx (send_each_async)
         monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
         for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
             monkeypatch.delenv(name, raising=False)
@@ -120,6 +121,28 @@ async def test_firebase_admin_send_reaches_the_web_device(admin_app: AdminApp) -
     assert payload["notification"]["title"] == "Hello"
     assert payload["notification"]["click_action"] == "https://example.com/o/42"
     assert payload["data"] == {"order": "42"}
+
+
+async def test_firebase_admin_send_each_async_speaks_http2_to_the_emulator(
+    admin_app: AdminApp,
+) -> None:
+    async with Emulator() as emu, client(emu) as session, admin_app(emu) as app:
+        device = await web_device(session, emu)
+        messages = [messaging.Message(token=device.fcm_token, data={"n": str(n)}) for n in range(3)]
+        messages.append(messaging.Message(token=device.fcm_token[:-4] + "dead"))
+        # Its async client refreshes the OAuth token with a blocking call on the event
+        # loop, which the in-process emulator cannot answer: a dry run (in a thread)
+        # gets the token beforehand.
+        await _in_thread(lambda: messaging.send(messages[0], dry_run=True, app=app))
+        response = await messaging.send_each_async(messages, app=app)
+        await messaging._get_messaging_service(app)._async_client.aclose()
+        stanzas = await mcs_received(emu, device.android_id, device.security_token, count=3)
+        assert emu.http2_connections == 1
+    assert response.success_count == 3
+    assert isinstance(response.responses[3].exception, messaging.UnregisteredError)
+    assert [r.message_id for r in response.responses[:3]] == [
+        f"projects/{emu.firebase_config.project_id}/messages/{s.persistent_id}" for s in stanzas
+    ]
 
 
 async def test_firebase_admin_send_by_fid_reaches_the_installation(admin_app: AdminApp) -> None:

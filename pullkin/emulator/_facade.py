@@ -1,8 +1,9 @@
 """``Emulator``: the whole Google side (and the vendor fakes) on loopback, in-process.
 
-``async with Emulator() as emu:`` makes a local CA, then serves one HTTPS port with
-every HTTP endpoint (check-in, register3, Installations, FCM registrations, OAuth,
-FCM v1, IID, Web Push, vendor fakes) and one TLS port with the MCS server.
+``async with Emulator() as emu:`` makes a local CA, then serves one HTTPS port
+(HTTP/2 and HTTP/1.1 by ALPN, ``_http_front``) with every HTTP endpoint (check-in,
+register3, Installations, FCM registrations, OAuth, FCM v1, IID, Web Push, vendor
+fakes) and one TLS port with the MCS server.
 ``emu.endpoints`` points a pullkin client at it with verification on.
 """
 
@@ -14,6 +15,7 @@ import json
 import logging
 import secrets
 import socket
+import ssl
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ from pullkin._b64 import b64url_encode
 from pullkin._closing import AsyncClosing
 from pullkin.emulator import _tls, delivery, persist, v1_delivery
 from pullkin.emulator._control import HarnessControl, tls_hook
+from pullkin.emulator._http_front import AlpnServer, h2_available
 from pullkin.emulator.faults import FaultPlan
 from pullkin.emulator.mailbox import Delivery, Mailboxes
 from pullkin.emulator.state import Device, EmulatorState
@@ -145,6 +148,9 @@ class Emulator(HarnessControl, AsyncClosing):
         #: Cached ECDH agreements with registrations' keys (internal).
         self.key_agreements = delivery.KeyAgreements()
         self._other_ca: _tls.LocalCA | None = None
+        self._front: AlpnServer | None = None
+        #: Marks the requests the HTTP/2 front forwards to the app (internal).
+        self.bridge_secret = secrets.token_hex(16)
         self._tls_dir = Path()
         self._init_control()
 
@@ -174,7 +180,8 @@ class Emulator(HarnessControl, AsyncClosing):
         app = self._build_app()
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        await web.SockSite(self._runner, sock, ssl_context=server_ssl).start()
+        self._front = self._make_front(self._runner.server, server_ssl)
+        await self._front.start(sock, server_ssl)
         from pullkin.emulator.mcs_server import McsServer
 
         mcs_ssl = self._ca.server_context()
@@ -183,6 +190,18 @@ class Emulator(HarnessControl, AsyncClosing):
         await self.mcs.start(self.host, self._mcs_port)
         self._endpoints = self._make_endpoints()
         log.info("emulator serving HTTP on %s and MCS on port %d", self._http_url, self.mcs.port)
+
+    def _make_front(self, http1: Any, context: ssl.SSLContext) -> AlpnServer:
+        """The HTTPS listener: HTTP/2 and HTTP/1.1 by ALPN (HTTP/1.1 only without h2)."""
+        if not h2_available():
+            AlpnServer.offer(context, with_h2=False)
+            log.info("emulator: HTTP/1.1 only (HTTP/2 needs: pip install 'pullkin[emulator]')")
+            return AlpnServer(http1, None)
+        from pullkin.emulator._h2 import H2Server
+
+        AlpnServer.offer(context, with_h2=True)
+        front = AlpnServer(http1, lambda: H2Server(http1, self.bridge_secret, front.forget))
+        return front
 
     def _another_ca(self) -> _tls.LocalCA:
         """A second CA (made on first use) whose certificate no client trusts."""
@@ -195,9 +214,14 @@ class Emulator(HarnessControl, AsyncClosing):
         if self.mcs is not None:
             await self.mcs.aclose()
             self.mcs = None
+        if self._front is not None:
+            self._front.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._front is not None:
+            await self._front.wait_closed()
+            self._front = None
         if self._sqlite is not None:
             self.mailboxes.listener = None
             self._sqlite.close()
@@ -360,6 +384,16 @@ class Emulator(HarnessControl, AsyncClosing):
             "client_x509_cert_url": f"{self._http_url}/robot/v1/metadata/x509/{email}",
             "universe_domain": "googleapis.com",
         }
+
+    @property
+    def http2(self) -> bool:
+        """Whether the HTTPS port offers HTTP/2 (needs the ``pullkin[emulator]`` extra)."""
+        return self._front is not None and self._front.h2
+
+    @property
+    def http2_connections(self) -> int:
+        """How many HTTP/2 connections clients have opened so far."""
+        return self._front.h2_connections if self._front is not None else 0
 
     @property
     def service_public_key(self) -> rsa.RSAPublicKey:

@@ -1,5 +1,7 @@
 """The emulator's one aiohttp middleware: armed HTTP faults, then the handler.
 
+A request the HTTP/2 front forwarded (``_h2``) gets its https scheme and peer back.
+
 A fault answers with its status (or register3's ``Error=``), or stalls first
 (``http_delay``) or for good (``http_hang``: until the client gives up or the emulator
 stops).  A client that leaves during a stall, or while its request is being read, is
@@ -10,6 +12,7 @@ one log line — not aiohttp's "Error handling request" traceback.  A handler's
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import math
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from pullkin.emulator._http_front import BRIDGE_HEADER
 from pullkin.emulator.faults import HttpFault
 from pullkin.emulator.routes_common import GoogleApiError
 
@@ -38,6 +42,11 @@ _CLIENT_GONE = 499
 def fault_middleware(emu: Emulator) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        mark = request.headers.get(BRIDGE_HEADER)
+        if mark is not None:  # from the HTTP/2 front: https, and the real peer
+            secret, _, peer = mark.partition(" ")
+            if hmac.compare_digest(secret, emu.bridge_secret):
+                request = request.clone(scheme="https", remote=peer)
         route = request.match_info.route
         name = route.name if route is not None else None
         fault = emu.faults.take_http(name) if name else None
