@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 
 __all__ = ["Backoff", "ChromeBackoff", "parse_retry_after"]
 
+_MAX_DELAY = 100 * 365 * 86400  # seconds; any larger Retry-After is read as this
+_MAX_DIGITS = 12
+
 
 @dataclass
 class Backoff:
@@ -68,21 +71,23 @@ class ChromeBackoff:
 
 
 def parse_retry_after(value: str | None, now: _dt.datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value, or None if absent or unreadable."""
+    """Seconds to wait from a ``Retry-After`` value, or None if absent or not what
+    RFC 9110 §10.2.3 allows: ``delta-seconds`` (ASCII digits only — not ``inf``,
+    ``1e999``, ``1_0``, ``-5`` or ``2.5``, which ``float()`` would take) or an HTTP
+    date.  A delay of more than 100 years is read as 100 years (still finite)."""
     if not value:
         return None
     value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=_dt.timezone.utc)
-        now = now or _dt.datetime.now(_dt.timezone.utc)
-        return max(0.0, (when - now).total_seconds())
-    if seconds != seconds or seconds < 0:  # NaN or negative
+    if value.isascii() and value.isdigit():
+        # int() of thousands of digits raises; no delay needs more than 12
+        return float(min(int(value), _MAX_DELAY) if len(value) <= _MAX_DIGITS else _MAX_DELAY)
+    if not any(c.isalpha() for c in value):  # every HTTP-date names a day or a month
         return None
-    return seconds
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_dt.timezone.utc)
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    return max(0.0, (when - now).total_seconds())

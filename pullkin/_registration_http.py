@@ -17,7 +17,6 @@ import asyncio
 import datetime as _dt
 import logging
 import random
-import ssl
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TypedDict, TypeVar
@@ -27,6 +26,7 @@ import aiohttp
 from pullkin import registration as _reg
 from pullkin import registration_firebase as _fb
 from pullkin._backoff import Backoff, parse_retry_after
+from pullkin._http_read import MAX_REGISTRATION_BODY, ResponseTooLarge, read_capped, tls
 from pullkin.endpoints import Endpoints
 from pullkin.errors import (
     CheckinError,
@@ -111,8 +111,7 @@ class RegistrationHttp:
         self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
         self._backoff = backoff
         self._rng = rng if rng is not None else random.Random()
-        context = endpoints.ssl_context
-        self._ssl: ssl.SSLContext | bool = context if context is not None else True
+        self._ssl = tls(endpoints.ssl_context)
 
     async def aclose(self) -> None:
         if self._owns_session and self._session is not None:
@@ -136,7 +135,10 @@ class RegistrationHttp:
                 ssl=self._ssl,
                 timeout=self._timeout,
             ) as response:
-                return Response(response.status, response.headers, await response.read())
+                body = await read_capped(response, MAX_REGISTRATION_BODY)
+                return Response(response.status, response.headers, body)
+        except ResponseTooLarge as exc:
+            raise _error(error, f"{step} refused: {exc}", transient=True) from None
         except aiohttp.ClientConnectorCertificateError:
             message = (
                 f"{step}: the server's TLS certificate is not trusted (see Endpoints.ssl_context)"
@@ -177,7 +179,7 @@ class RegistrationHttp:
                     raise _gave_up(exc, attempt) from exc
                 delay = _delay(backoff, exc, response)
                 if delay is None:
-                    raise
+                    raise _too_long_to_wait(exc, response) from exc
                 log.warning(
                     "%s failed (%s); attempt %d of %d, retrying in %.2f s",
                     step, exc, attempt, retries + 1, delay,
@@ -367,6 +369,19 @@ def _fis_app(config: FirebaseConfig) -> _FisApp:
         "android_package": config.android_package,
         "android_cert": config.android_cert,
     }
+
+
+def _too_long_to_wait(exc: RegistrationError, response: Response | None) -> RegistrationError:
+    """The error again, saying how long the server asked to wait (more than we do)."""
+    asked = parse_retry_after(response.headers.get("Retry-After")) if response else None
+    wait = f"after {asked:g} s" if asked is not None else "later"
+    message = (
+        f"{exc} (the server asked to retry {wait}, more than the "
+        f"{MAX_RETRY_AFTER:g} s a registration call waits: try again later)"
+    )
+    if isinstance(exc, GcmRegisterError):
+        return GcmRegisterError(message, exc.reason, transient=True, http_status=exc.http_status)
+    return type(exc)(message, transient=True, http_status=exc.http_status)
 
 
 def _delay(backoff: Backoff, exc: RegistrationError, response: Response | None) -> float | None:

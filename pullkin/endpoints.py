@@ -8,6 +8,7 @@ stays on everywhere.  Vendor base URLs (HMS, Baidu, …) live with each sender.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,9 @@ from urllib.parse import urlsplit
 
 from pullkin.errors import ConfigError
 
-__all__ = ["CHROME_VERSION", "DEFAULT_VAPID_KEY", "Endpoints"]
+__all__ = ["CHROME_VERSION", "DEFAULT_VAPID_KEY", "Endpoints", "check_ssl_context"]
+
+log = logging.getLogger(__name__)
 
 #: The Firebase/Chrome default application server key (register.md A.2).
 DEFAULT_VAPID_KEY = (
@@ -49,7 +52,8 @@ class Endpoints:
     ``fcm_send`` is a template with ``{project_id}``, ``webpush`` one with ``{token}``.
     ``mcs_fallback_port`` is tried when ``mcs_port`` cannot be reached (Chrome: 443);
     ``None`` disables the fallback.  ``ssl_context`` ``None`` means the system trust
-    store with full verification.
+    store with full verification; a context that does not verify (``CERT_NONE`` or
+    ``check_hostname=False``) is refused unless ``insecure=True`` (then logged).
     """
 
     checkin: str = "https://android.clients.google.com/checkin"
@@ -64,8 +68,10 @@ class Endpoints:
     mcs_port: int = 5228
     mcs_fallback_port: int | None = 443
     ssl_context: ssl.SSLContext | None = dataclasses.field(default=None, compare=False)
+    insecure: bool = False
 
     def __post_init__(self) -> None:
+        check_ssl_context(self.ssl_context, insecure=self.insecure, owner="Endpoints.ssl_context")
         for name in _URL_FIELDS:
             value = getattr(self, name)
             parts = urlsplit(value)
@@ -101,11 +107,12 @@ class Endpoints:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (without the SSL context, which is not serialisable)."""
+        """JSON-ready form (without the SSL context, which is not serialisable, nor
+        ``insecure``, which goes with it)."""
         return {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name != "ssl_context"
+            if f.name not in ("ssl_context", "insecure")
         }
 
     @classmethod
@@ -117,3 +124,35 @@ class Endpoints:
             raise ConfigError(f"unknown endpoint field(s): {', '.join(sorted(unknown))}")
         context = ssl.create_default_context(cafile=ca_path) if ca_path else None
         return cls(**data, ssl_context=context)
+
+
+_warned: set[int] = set()
+
+
+def check_ssl_context(context: ssl.SSLContext | None, *, insecure: bool, owner: str) -> None:
+    """Refuse an SSL context that does not verify the server, unless *insecure*.
+
+    Verification is never turned off by accident: ``ssl._create_unverified_context()``
+    (or ``check_hostname=False``) is a ``ConfigError`` naming *owner*; with
+    ``insecure=True`` it is accepted and a warning is logged (once per context).
+    """
+    if context is None:
+        return
+    if context.verify_mode != ssl.CERT_NONE and context.check_hostname:
+        return
+    what = (
+        "verify_mode=CERT_NONE" if context.verify_mode == ssl.CERT_NONE else "check_hostname=False"
+    )
+    if not insecure:
+        raise ConfigError(
+            f"{owner} does not verify the server's certificate ({what}); pullkin keeps TLS "
+            "verification on: trust your CA instead (ssl.create_default_context(cafile=...)), "
+            "or pass insecure=True if you really mean to talk to anyone"
+        )
+    if id(context) not in _warned:
+        _warned.add(id(context))
+        log.warning(
+            "%s does not verify the server's certificate (%s) and insecure=True: anyone on "
+            "the network path can read and change this traffic",
+            owner, what,
+        )  # fmt: skip

@@ -39,6 +39,7 @@ __all__ = [
     "TransportTimeout",
     "UnauthenticatedError",
     "UnavailableError",
+    "UnexpectedResponseError",
     "UnregisteredError",
     "WriteError",
 ]
@@ -253,3 +254,10 @@ class QuotaExceededError(SendError):
 
 class UnavailableError(SendError):
     """The vendor is temporarily unavailable (5xx, timeouts); retryable."""
+
+
+class UnexpectedResponseError(SendError):
+    """The vendor's answer could not be used: a success whose body is not what the
+    vendor documents, or an answer over the size limit.  With a 2xx ``http_status``
+    the request was accepted — a push was probably delivered — so it is never
+    repeated automatically; do not resend it blindly."""

@@ -34,7 +34,15 @@ def test_invalid_parameters_are_rejected() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("120", 120.0), (" 1.5 ", 1.5), ("", None), (None, None), ("soon", None), ("-3", None)],
+    [
+        ("120", 120.0),
+        (" 12 ", 12.0),
+        (" 1.5 ", None),
+        ("", None),
+        (None, None),
+        ("soon", None),
+        ("-3", None),
+    ],
 )
 def test_retry_after_delta_seconds(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value) == expected

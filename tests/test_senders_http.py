@@ -268,20 +268,25 @@ async def test_connection_refused_is_retried_then_unavailable() -> None:
 
 
 @pytest.mark.anyio
-async def test_timeout_is_retried_only_when_idempotent(server: Server) -> None:
+async def test_a_timed_out_send_is_repeated_only_while_repeat_sends(server: Server) -> None:
     async def slow(request: web.Request, attempt: int) -> web.StreamResponse:
         await asyncio.sleep(1)
         return web.Response()
 
     server.answer = slow
-    async with client(FakeTime(), timeout=0.05, retry=RetryPolicy(attempts=2)) as http:
+    never = RetryPolicy(attempts=2, repeat_sends=False)
+    async with client(FakeTime(), timeout=0.05, retry=never) as http:
         with pytest.raises(UnavailableError) as info:
             await http.request("POST", server.url, data=b"x", idempotent=False)
         assert info.value.code == "TIMEOUT"
         assert server.attempts == 1
-        with pytest.raises(UnavailableError):
+        with pytest.raises(UnavailableError):  # idempotent: repeated whatever the policy
             await http.request("POST", server.url, data=b"x")
         assert server.attempts == 3
+    async with client(FakeTime(), timeout=0.05, retry=RetryPolicy(attempts=2)) as http:
+        with pytest.raises(UnavailableError):  # the default repeats it (it may arrive twice)
+            await http.request("POST", server.url, data=b"x", idempotent=False)
+        assert server.attempts == 5
 
 
 @pytest.mark.anyio

@@ -5,22 +5,31 @@ call: it gets a fresh request id, then makes up to ``RetryPolicy.attempts`` atte
 inside ``RetryPolicy.total`` seconds.  Each attempt asks the optional ``auth`` hook for
 headers (so a token or signature that expires mid-retry is renewed), sends, reads the
 whole body and hands an ``HttpResponse`` to the vendor's classifier, which answers
-``None`` (success) or the ``SendError`` the answer means.  Only what is safe to repeat
-is retried: ``UnavailableError`` (5xx, timeouts, dropped connections) and
-``QuotaExceededError`` (429) by default; the wait is the server's ``Retry-After`` when
-it gave one, else exponential backoff with full jitter.  A retryable answer on the
-last attempt, or one whose wait would overrun the budget, is raised with
-``retry_after`` set, so the caller can schedule it.
+``None`` (success) or the ``SendError`` the answer means.  What is retried:
+``UnavailableError`` (5xx, timeouts, dropped connections) and ``QuotaExceededError``
+(429) by default; the wait is the server's ``Retry-After`` when it gave one, else
+exponential backoff with full jitter.  A retryable answer on the last attempt, or one
+whose wait would overrun the budget, is raised with ``retry_after`` set (and said in
+the message), so the caller can schedule it.
+
+Repeated sends: a request that is not idempotent (a push) is never repeated after an
+answer with a 2xx status — the vendor accepted it, whatever its body says.  After a
+failure that leaves unknown whether it arrived (a timeout or dropped connection after
+the request was written, a 5xx or 408) it is repeated only while
+``RetryPolicy.repeat_sends`` is true (the default, as FCM asks); such a repeat may
+deliver the push twice.  Failures before the request left and 429 are retried either
+way.  Every answer's body is read up to ``max_response_size`` bytes
+(``UnexpectedResponseError`` beyond).
 
 The session is keep-alive and pooled; the client closes it only if it created it.
 Sleeping and the clock are injectable, so retry tests run in microseconds.  Batch
-helpers (``run_each`` and its result types) live in ``_batch`` and are re-exported.
+helpers (``run_each`` and its result types) live in ``_batch``, the answer type and
+the status mapping in ``_answers``; both are re-exported.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json as _json
 import logging
 import os
 import random
@@ -32,16 +41,24 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from pullkin._backoff import Backoff, parse_retry_after
+from pullkin._backoff import Backoff
 from pullkin._closing import AsyncClosing
+from pullkin._http_read import MAX_SEND_BODY, ResponseTooLarge, read_capped, tls
+from pullkin.endpoints import check_ssl_context
 from pullkin.errors import (
     ConfigError,
-    InvalidArgumentError,
-    NotFoundError,
     QuotaExceededError,
     SendError,
-    UnauthenticatedError,
     UnavailableError,
+    UnexpectedResponseError,
+)
+from pullkin.senders._answers import (
+    Classifier,
+    HttpResponse,
+    default_classify,
+    error_for_status,
+    is_retryable,
+    not_json,
 )
 from pullkin.senders._batch import BatchResult, SendResult, run_each
 from pullkin.senders._common import dumps
@@ -70,120 +87,6 @@ log = logging.getLogger(__name__)
 AuthHook = Callable[[], Awaitable[Mapping[str, str]]]
 
 
-# --- responses --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    """A complete answer: status, headers (case-insensitive), the whole body.
-
-    ``request_id`` is the vendor's id when its headers carried one, else ours.
-    """
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-    request_id: str
-    url: str = ""
-
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
-
-    def json(self) -> Any:
-        """The decoded JSON body, or ``None`` when the body is not JSON."""
-        try:
-            return _json.loads(self.body)
-        except ValueError:
-            return None
-
-    @property
-    def retry_after(self) -> float | None:
-        return parse_retry_after(self.headers.get("Retry-After"))
-
-
-# --- error mapping ----------------------------------------------------------------
-
-#: Classifier: ``None`` for success, else the error the answer means.
-Classifier = Callable[[HttpResponse], SendError | None]
-
-_INVALID = frozenset({400, 411, 413, 414, 415, 422})
-
-
-def error_for_status(
-    response: HttpResponse,
-    vendor: str,
-    *,
-    code: str | None = None,
-    message: str | None = None,
-    not_found: type[NotFoundError] = NotFoundError,
-    body: Mapping[str, Any] | str | None = None,
-) -> SendError:
-    """The default status → error mapping (vendors pass their own code/message).
-
-    400/411/413/414/415/422 → ``InvalidArgumentError``; 401/403 →
-    ``UnauthenticatedError``; 404/410 → *not_found*; 408 and 5xx →
-    ``UnavailableError``; 429 → ``QuotaExceededError``; any other status ``SendError``.
-    """
-    status = response.status
-    cls: type[SendError]
-    if status in _INVALID:
-        cls = InvalidArgumentError
-    elif status in (401, 403):
-        cls = UnauthenticatedError
-    elif status in (404, 410):
-        cls = not_found
-    elif status == 429:
-        cls = QuotaExceededError
-    elif status == 408 or status >= 500:
-        cls = UnavailableError
-    else:
-        cls = SendError
-    text = message or _snippet(response)
-    return cls(
-        f"{vendor} answered HTTP {status}: {text}",
-        vendor=vendor,
-        code=code or f"HTTP_{status}",
-        http_status=status,
-        retry_after=response.retry_after,
-        request_id=response.request_id,
-        response=body if body is not None else _decoded(response),
-    )
-
-
-def default_classify(vendor: str) -> Classifier:
-    """A classifier that treats 2xx/3xx as success and maps the rest by status."""
-
-    def classify(response: HttpResponse) -> SendError | None:
-        if response.status < 400:
-            return None
-        return error_for_status(response, vendor)
-
-    return classify
-
-
-def not_json(response: HttpResponse, vendor: str, name: str) -> UnavailableError:
-    """The error for a success status whose body is not the JSON the vendor promised."""
-    return UnavailableError(
-        f"{name} answered success with a body that is not JSON",
-        vendor=vendor, code="BAD_RESPONSE", response=response.text()[:500],
-    )  # fmt: skip
-
-
-def is_retryable(error: SendError) -> bool:
-    """The default: retry unavailability (5xx, timeouts) and quota (429) errors."""
-    return isinstance(error, (UnavailableError, QuotaExceededError))
-
-
-def _decoded(response: HttpResponse) -> Mapping[str, Any] | str:
-    data = response.json()
-    return data if isinstance(data, dict) else response.text()[:2000]
-
-
-def _snippet(response: HttpResponse) -> str:
-    text = " ".join(response.text().split())
-    return (text[:200] + "…") if len(text) > 200 else (text or "(empty body)")
-
-
 # --- retry policy -----------------------------------------------------------------
 
 
@@ -192,13 +95,16 @@ class RetryPolicy:
     """How hard to try: ``attempts`` in all (1 = no retry) within ``total`` seconds.
 
     Waits are the server's ``Retry-After`` when given, else full-jitter exponential
-    backoff from ``base`` doubling up to ``cap`` seconds.
+    backoff from ``base`` doubling up to ``cap`` seconds.  ``repeat_sends=False``
+    never repeats a send that may have reached the vendor (a timeout after it was
+    written, a 5xx): no push is then delivered twice because of a retry here.
     """
 
     attempts: int = 4
     base: float = 0.5
     cap: float = 30.0
     total: float = 60.0
+    repeat_sends: bool = True
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -226,7 +132,9 @@ class HttpClient(AsyncClosing):
     ``session``: use this aiohttp session instead of creating one (it is then never
     closed here).  ``timeout``: seconds per attempt (``connect_timeout``: of which
     at most this many to connect, TLS included).  ``ssl``: an ``SSLContext`` to
-    trust (``None`` = system store, verification always on).  ``classify``: the
+    trust (``None`` = system store, verification always on; a context that does not
+    verify is refused unless ``insecure=True``).  ``max_response_size``: bytes of an
+    answer read at most.  ``classify``: the
     vendor's answer → error mapping.  ``request_id_header``: send our request id under
     this header; ``response_id_headers``: where the vendor puts its own id.
     """
@@ -248,18 +156,22 @@ class HttpClient(AsyncClosing):
         sleep: _Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        insecure: bool = False,
+        max_response_size: int = MAX_SEND_BODY,
     ) -> None:
         if timeout <= 0:
             raise ConfigError(f"{vendor} sender: timeout must be positive seconds")
         if connect_timeout is not None and connect_timeout <= 0:
             raise ConfigError(f"{vendor} sender: connect_timeout must be positive seconds")
+        check_ssl_context(ssl, insecure=insecure, owner=f"the {vendor} sender's ssl_context")
         self.vendor = vendor
         self.retry = retry or RetryPolicy()
         self.classify = classify or default_classify(vendor)
         self._retryable = retryable
         self._session = session
         self._owns_session = session is None
-        self._ssl: _ssl.SSLContext | bool = ssl if ssl is not None else True
+        self._ssl = tls(ssl)
+        self._max_response_size = max_response_size
         self._timeout = timeout
         self._connect_timeout = connect_timeout
         self._attempt_timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
@@ -315,9 +227,9 @@ class HttpClient(AsyncClosing):
         """Send with retries; returns the successful answer or raises ``SendError``.
 
         ``json`` is encoded compactly (and sets ``Content-Type``); ``data`` is sent
-        as is.  ``idempotent=False`` retries a dropped connection or timeout only
-        when the request cannot have reached the server (connect failures); HTTP
-        answers are retried per the classifier either way.
+        as is.  ``idempotent=False`` (a send) is never repeated after a 2xx answer,
+        and after a timeout, a dropped connection or a 5xx/408 only while the policy's
+        ``repeat_sends`` is true (see the module docstring).
         """
         session = self._ensure_session()
         body, base_headers = self._encode(json, data, headers)
@@ -342,16 +254,20 @@ class HttpClient(AsyncClosing):
             except _Transient as exc:
                 error: SendError = exc.error
                 error.__cause__ = exc.__cause__  # keep aiohttp's reason for debugging
-                can_retry = idempotent or exc.before_send
+                can_retry = exc.before_send or idempotent or policy.repeat_sends
             else:
                 maybe = check(response)
                 if maybe is None:
                     return response
                 error = _complete(maybe, response)
-                can_retry = self._retryable(error)
+                can_retry = self._retryable(error) and (
+                    idempotent or _may_repeat(error, response.status, policy)
+                )
             backoff = backoff or policy.backoff(self._rng)
             delay = error.retry_after if error.retry_after is not None else backoff.next_delay()
             elapsed = self._clock() - started
+            if can_retry and attempt < policy.attempts and elapsed + delay >= policy.total:
+                _say_wait(error, policy)
             if not can_retry or attempt >= policy.attempts or elapsed + delay >= policy.total:
                 raise error
             log.info(
@@ -394,7 +310,10 @@ class HttpClient(AsyncClosing):
                 method, url, data=body, headers=headers, params=params,
                 timeout=timeout, ssl=self._ssl,
             ) as resp:  # fmt: skip
-                payload = await resp.read()
+                try:
+                    payload = await read_capped(resp, self._max_response_size)
+                except ResponseTooLarge as exc:
+                    raise self._too_large(exc, resp, request_id) from None
                 return HttpResponse(
                     resp.status, resp.headers, payload, self._vendor_id(resp, request_id), url
                 )
@@ -415,6 +334,16 @@ class HttpClient(AsyncClosing):
             ) from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             raise _Transient(self._unavailable("CONNECTION_ERROR", exc, request_id), False) from exc
+
+    def _too_large(
+        self, exc: ResponseTooLarge, resp: aiohttp.ClientResponse, request_id: str
+    ) -> UnexpectedResponseError:
+        accepted = " (accepted: the request is not repeated)" if resp.status < 300 else ""
+        return UnexpectedResponseError(
+            f"{self.vendor} answered HTTP {resp.status}{accepted}, but {exc}",
+            vendor=self.vendor, code="RESPONSE_TOO_LARGE", http_status=resp.status,
+            request_id=self._vendor_id(resp, request_id),
+        )  # fmt: skip
 
     def _vendor_id(self, resp: aiohttp.ClientResponse, ours: str) -> str:
         for name in self._response_id_headers:
@@ -466,6 +395,24 @@ class _Transient(Exception):
         super().__init__(str(error))
         self.error = error
         self.before_send = before_send
+
+
+def _may_repeat(error: SendError, status: int, policy: RetryPolicy) -> bool:
+    """May a send that got this answer be sent again?  Never after a 2xx (accepted);
+    after a 429 yes (refused unprocessed); else only while ``repeat_sends``."""
+    if 200 <= status < 300:
+        return False
+    return isinstance(error, QuotaExceededError) or policy.repeat_sends
+
+
+def _say_wait(error: SendError, policy: RetryPolicy) -> None:
+    """Put the server's requested wait, which this call will not make, in the message."""
+    if error.retry_after is not None and error.args:
+        error.args = (
+            f"{error.args[0]} (the server asked to retry after {error.retry_after:g} s, "
+            f"beyond this call's {policy.total:g} s budget: RetryPolicy.total)",
+            *error.args[1:],
+        )
 
 
 def _complete(error: SendError, response: HttpResponse) -> SendError:

@@ -101,6 +101,7 @@ class AzureNotificationHub(_OwnsHttpClient):
         base_url: str | None = None,
         session: aiohttp.ClientSession | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        insecure: bool = False,
         timeout: float = 10.0,
         retry: RetryPolicy | None = None,
         sas_lifetime: int = 3600,
@@ -124,6 +125,7 @@ class AzureNotificationHub(_OwnsHttpClient):
             timeout=timeout,
             retry=retry,
             ssl=ssl_context,
+            insecure=insecure,
             classify=classify_azure,
             request_id_header="x-ms-client-request-id",
             response_id_headers=("TrackingId",),
@@ -167,7 +169,9 @@ class AzureNotificationHub(_OwnsHttpClient):
         ``test=True`` asks for the per-registration outcome (debug send)."""
         headers = {**send_headers(notification), **_tags_header(tags)}
         url = self._url("messages/", **({"test": "true"} if test else {}))
-        response = await self._call("POST", url, data=notification.encoded_body(), headers=headers)
+        response = await self._call(
+            "POST", url, data=notification.encoded_body(), headers=headers, idempotent=False
+        )
         return outcome(response, "DetailedStateAvailable" if test else "Enqueued")
 
     async def send_fcm_v1_notification(
@@ -261,7 +265,9 @@ class AzureNotificationHub(_OwnsHttpClient):
         headers = send_headers(notification)
         headers.update(direct_handle_headers(notification.format, device_handle))
         url = self._url("messages/", direct="true")
-        response = await self._call("POST", url, data=notification.encoded_body(), headers=headers)
+        response = await self._call(
+            "POST", url, data=notification.encoded_body(), headers=headers, idempotent=False
+        )
         return outcome(response, "Enqueued")
 
     async def send_direct_batch_notification(
@@ -282,7 +288,7 @@ class AzureNotificationHub(_OwnsHttpClient):
             headers["Content-Type"] = f'multipart/mixed; boundary="{boundary}"'
             body = multipart_batch(boundary, notification, chunk)
             url = self._url("messages/$batch", direct="true")
-            response = await self._call("POST", url, data=body, headers=headers)
+            response = await self._call("POST", url, data=body, headers=headers, idempotent=False)
             outcomes.append(outcome(response, "Enqueued"))
         return outcomes
 
@@ -302,7 +308,9 @@ class AzureNotificationHub(_OwnsHttpClient):
         )
         headers.update(_tags_header(tags))
         url = self._url("schedulednotifications/")
-        response = await self._call("POST", url, data=notification.encoded_body(), headers=headers)
+        response = await self._call(
+            "POST", url, data=notification.encoded_body(), headers=headers, idempotent=False
+        )
         return outcome(response, "Scheduled")
 
     async def cancel_scheduled_notification(self, notification_id: str) -> None:

@@ -108,6 +108,7 @@ class BaiduSender(_OwnsHttpClient):
         sign_expires: int | None = None,
         session: aiohttp.ClientSession | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        insecure: bool = False,
         timeout: float = 10.0,
         connect_timeout: float | None = None,
         retry: RetryPolicy | None = None,
@@ -125,7 +126,7 @@ class BaiduSender(_OwnsHttpClient):
         self._clock = clock
         self._http = HttpClient(
             "baidu", session=session, timeout=timeout, connect_timeout=connect_timeout,
-            retry=retry, ssl=ssl_context, classify=_classify,
+            retry=retry, ssl=ssl_context, insecure=insecure, classify=_classify,
         )  # fmt: skip
 
     def set_api_key(self, api_key: str) -> None:
@@ -167,7 +168,8 @@ class BaiduSender(_OwnsHttpClient):
     ) -> tuple[dict[str, Any], str | None]:
         """POST one call; returns ``response_params`` and Baidu's request id.
 
-        ``idempotent=False`` (pushes) does not repeat a request that may have arrived.
+        ``idempotent=False`` (pushes): never repeated after a 2xx, and after a timeout or
+        a 5xx only while ``RetryPolicy.repeat_sends`` (see ``senders._http``).
         """
         try:
             response = await self._post(method, params, device_type, idempotent)

@@ -33,6 +33,7 @@ from pullkin.errors import (
     SendError,
     UnauthenticatedError,
     UnavailableError,
+    UnexpectedResponseError,
     UnregisteredError,
 )
 from pullkin.senders._http import (
@@ -290,6 +291,9 @@ class FcmSender(_OwnsHttpClient):
     ``service_account``: a dict, a path to the key JSON, or its text.  ``project_id``
     defaults to the key's.  ``endpoints`` (e.g. ``emu.endpoints``) replaces every URL
     and the TLS trust; without it the key's ``token_uri`` and Google's FCM are used.
+    ``ssl_context`` adds trust; one that does not verify needs ``insecure=True``.
+    ``retry=RetryPolicy(repeat_sends=False)`` never repeats a send that may have
+    arrived (see ``senders._http``).
     """
 
     def __init__(
@@ -300,6 +304,7 @@ class FcmSender(_OwnsHttpClient):
         *,
         session: aiohttp.ClientSession | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        insecure: bool = False,
         timeout: float = 10.0,
         retry: RetryPolicy | None = None,
         scopes: Sequence[str] = SCOPES,
@@ -319,6 +324,7 @@ class FcmSender(_OwnsHttpClient):
             timeout=timeout,
             retry=retry,
             ssl=ssl_context or urls.ssl_context,
+            insecure=insecure or urls.insecure,
             classify=classify_fcm,
         )
         self._tokens = _AccessTokens(self._http, info, token_url, scopes)
@@ -337,12 +343,14 @@ class FcmSender(_OwnsHttpClient):
             self._send_url,
             json=encode_message(message, validate_only=validate_only),
             auth=self._auth,
+            idempotent=validate_only,
         )
         data = response.json()
         name = data.get("name") if isinstance(data, dict) else None
         if not isinstance(name, str):
-            raise UnavailableError(
-                "FCM answered success without a message name",
+            raise UnexpectedResponseError(
+                f"FCM answered HTTP {response.status} (accepted) without a message name; the "
+                "message was probably sent and is not repeated",
                 vendor="fcm", code="BAD_RESPONSE", http_status=response.status,
                 request_id=response.request_id, response=response.text()[:500],
             )  # fmt: skip

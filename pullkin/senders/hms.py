@@ -134,7 +134,8 @@ class HmsSender(_OwnsHttpClient):
     seed's ``appid_at`` / ``app_secret_at``); ``push_app_id`` (the seed's
     ``appid_push``) is the id in the send URL, by default ``app_id``.  ``token_url``
     and ``api_url`` default to Huawei's; ``ssl_context`` adds trust (the emulator's
-    CA) and never turns verification off.
+    CA) and never turns verification off (a context that does not verify is refused
+    unless ``insecure=True``).
     """
 
     def __init__(
@@ -147,6 +148,7 @@ class HmsSender(_OwnsHttpClient):
         api_url: str = DEFAULT_API_URL,
         session: aiohttp.ClientSession | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        insecure: bool = False,
         timeout: float = 10.0,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -160,6 +162,7 @@ class HmsSender(_OwnsHttpClient):
         self._topic_url = f"{base}/topic:"
         self._http = HttpClient(
             "hms", session=session, timeout=timeout, retry=retry, ssl=ssl_context,
+            insecure=insecure,
             classify=_classify,
         )  # fmt: skip
         self._token_url = token_url
@@ -181,7 +184,8 @@ class HmsSender(_OwnsHttpClient):
     ) -> tuple[HttpResponse, dict[str, Any]]:
         """POST with the bearer token; on 80200001/80200003 renew it and retry once.
 
-        ``idempotent=False`` (sends) does not repeat a request that may have arrived.
+        ``idempotent=False`` (sends): never repeated after a 2xx, and after a timeout or a
+        5xx only while ``RetryPolicy.repeat_sends`` (see ``senders._http``).
         """
         used: list[str] = []
 

@@ -112,6 +112,7 @@ class UmengSender(_OwnsHttpClient):
         base_url: str = DEFAULT_BASE_URL,
         session: aiohttp.ClientSession | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        insecure: bool = False,
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
@@ -125,6 +126,7 @@ class UmengSender(_OwnsHttpClient):
         self._clock = clock
         self._http = HttpClient(
             "umeng", session=session, timeout=timeout, retry=retry, ssl=ssl_context,
+            insecure=insecure,
             classify=_classify, retryable=_retryable,
         )  # fmt: skip
 

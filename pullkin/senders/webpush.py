@@ -214,6 +214,7 @@ class WebPushSender(_OwnsHttpClient):
         encoding: ContentEncoding = "aes128gcm",
         session: aiohttp.ClientSession | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        insecure: bool = False,
         timeout: float = 10.0,
         retry: RetryPolicy | None = None,
         vapid_lifetime: float = 12 * 3600,
@@ -237,6 +238,7 @@ class WebPushSender(_OwnsHttpClient):
             timeout=timeout,
             retry=retry,
             ssl=ssl_context,
+            insecure=insecure,
             classify=classify_webpush,
         )
 
@@ -300,7 +302,9 @@ class WebPushSender(_OwnsHttpClient):
             headers["Content-Type"] = "application/octet-stream"
             body = payload.body
         headers["Authorization"] = self.vapid_authorization(sub.audience)
-        response = await self._http.request("POST", sub.endpoint, data=body, headers=headers)
+        response = await self._http.request(
+            "POST", sub.endpoint, data=body, headers=headers, idempotent=False
+        )
         return _result(response)
 
     async def send_each(

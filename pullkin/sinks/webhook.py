@@ -10,12 +10,14 @@ post came from this fleet.
 Anything else than 2xx, a timeout or a refused connection is retried with backoff
 (honouring ``Retry-After``) until the endpoint answers 2xx: a 4xx from a misconfigured
 endpoint holds acknowledgements back until it is fixed rather than dropping pushes.
-TLS certificates are verified (pass ``ssl_context`` for a private CA).
+TLS certificates are verified (pass ``ssl_context`` for a private CA; one that does
+not verify needs ``insecure=True``); the answer's body is read up to 4 MiB.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import ssl
@@ -24,6 +26,8 @@ import time
 import aiohttp
 
 from pullkin._backoff import parse_retry_after
+from pullkin._http_read import MAX_SEND_BODY, ResponseTooLarge, read_capped, tls
+from pullkin.endpoints import check_ssl_context
 from pullkin.errors import ConfigError, SinkError
 from pullkin.sinks._base import Sink, SinkRecord, redact_url
 
@@ -45,6 +49,7 @@ class WebhookSink(Sink):
         *,
         secret: str | bytes | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        insecure: bool = False,
         timeout: float = 10.0,
         concurrency: int = 64,
         retry_initial: float = 0.1,
@@ -58,7 +63,8 @@ class WebhookSink(Sink):
         self.name = redact_url(url)
         self.url = url
         self._secret = secret.encode() if isinstance(secret, str) else secret
-        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+        check_ssl_context(ssl_context, insecure=insecure, owner="the webhook sink's ssl_context")
+        self._ssl = tls(ssl_context)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._slots = asyncio.Semaphore(concurrency)
         self._session: aiohttp.ClientSession | None = None
@@ -94,7 +100,8 @@ class WebhookSink(Sink):
                 async with self._session.post(
                     self.url, data=record.body, headers=self.headers(record), ssl=self._ssl
                 ) as response:
-                    await response.read()
+                    with contextlib.suppress(ResponseTooLarge):  # the status says it all
+                        await read_capped(response, MAX_SEND_BODY)
                     status = response.status
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
