@@ -133,10 +133,10 @@ async def test_fcm_5xx_is_retried_and_429_retry_after_is_honoured(emu: Emulator)
         emu.faults.http_error("fcm_send", 503, times=2)
         await fcm.send(Message(token=device.token, data={"n": "1"}))
         assert fired(emu, "fcm_send") == 2
-        emu.faults.http_error("fcm_send", 429, times=1, retry_after=0.3)
+        emu.faults.http_error("fcm_send", 429, times=1, retry_after=1)  # whole seconds
         started = time.monotonic()
         await fcm.send(Message(token=device.token, data={"n": "2"}))
-        assert time.monotonic() - started >= 0.3
+        assert time.monotonic() - started >= 1.0
         assert fired(emu, "fcm_send") == 3
         await device.next_message()
 
@@ -151,11 +151,11 @@ async def test_fcm_non_retryable_answer_fails_at_once_and_exhaustion_keeps_retry
             await fcm.send(Message(topic="news"))
         assert fired(emu, "fcm_send") == 1
         emu.faults.clear()
-        emu.faults.http_error("fcm_send", 503, times=10, retry_after=0.01)
+        emu.faults.http_error("fcm_send", 503, times=10, retry_after=0)
         with pytest.raises(UnavailableError) as info:
             await fcm.send(Message(topic="news"))
         assert fired(emu, "fcm_send") == 1 + 4
-        assert info.value.retry_after == 0.01
+        assert info.value.retry_after == 0.0
 
 
 async def test_fcm_oauth_outage_is_retried(emu: Emulator) -> None:
@@ -199,11 +199,11 @@ async def test_webpush_retries_429_with_retry_after(emu: Emulator) -> None:
         receiver(emu, vapid_key=emu.vapid_keys.public_key) as device,
         webpush_sender(emu) as push,
     ):
-        emu.faults.http_error("webpush", 429, times=2, retry_after=0.05)
+        emu.faults.http_error("webpush", 429, times=1, retry_after=1)  # whole seconds
         started = time.monotonic()
         await push.send(device.subscription(emu), b"after throttling")
-        assert time.monotonic() - started >= 0.1
-        assert fired(emu, "webpush") == 2
+        assert time.monotonic() - started >= 1.0
+        assert fired(emu, "webpush") == 1
         assert (await device.next_message()).persistent_id
 
 
@@ -274,7 +274,7 @@ async def test_azure_test_send_without_matches_has_an_empty_outcome(emu: Emulato
 
 async def test_azure_throttling_is_retried_and_bad_requests_are_not(emu: Emulator) -> None:
     async with azure_hub(emu) as hub:
-        emu.faults.http_error("azure", 429, times=1, retry_after=0.05)
+        emu.faults.http_error("azure", 429, times=1, retry_after=0)
         emu.faults.http_error(
             "azure",
             403,
@@ -299,12 +299,12 @@ async def test_azure_throttling_is_retried_and_bad_requests_are_not(emu: Emulato
             "azure",
             403,
             times=10,
-            retry_after=0.01,
+            retry_after=0,
             body="<Error><Code>403</Code><Detail>Quota</Detail></Error>",
         )
         with pytest.raises(QuotaExceededError) as quota:
             await hub.send_template_notification({"a": "b"})
-        assert quota.value.retry_after == 0.01
+        assert quota.value.retry_after == 0.0
         assert fired(emu, "azure") == 4 + 4
 
 

@@ -93,7 +93,8 @@ def fault_answer(fault: HttpFault) -> web.Response:
         return web.Response(text=f"Error={fault.register_error}")
     headers = {}
     if fault.retry_after is not None:
-        headers["Retry-After"] = f"{fault.retry_after:g}"
+        # whole seconds, rounded up: RFC 9110's delta-seconds, as the real services send
+        headers["Retry-After"] = str(math.ceil(fault.retry_after))
     status = fault.status or 503
     body = fault.body
     if body is None:

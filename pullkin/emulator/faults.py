@@ -41,7 +41,8 @@ class HttpFault:
     """One armed HTTP fault: answer *status* (with *retry_after*), or stall *delay* s.
 
     ``body`` overrides the answer body; ``register_error`` answers register3 with
-    HTTP 200 ``Error=<reason>`` the way the real service does.
+    HTTP 200 ``Error=<reason>`` the way the real service does.  ``retry_after`` goes
+    out as whole seconds, rounded up (RFC 9110 delta-seconds: 0.3 is sent as 1).
     """
 
     status: int | None = None
