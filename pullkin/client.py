@@ -416,7 +416,8 @@ class Pullkin(PullkinCore):
         app.workers = []
         while not app.queue.empty():
             app.queue.get_nowait()
-        app.ledger.abandon()
+        for copy in app.ledger.abandon():
+            copy.abandon()
 
     # --- handling ------------------------------------------------------------------------------
 

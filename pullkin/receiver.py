@@ -169,6 +169,7 @@ class _Link:
         self.conn = McsConnection(Role.CLIENT)
         self.lock = anyio.Lock()
         self.in_flight = 0  # data messages received and not acknowledgeable yet
+        self.abandoned = False  # a copy will never be acknowledged: reconnect
         self.wake_acker = wake_acker
         # copies of messages without a persistent id, by message identity
         self.unkeyed: dict[int, _Copy] = {}
@@ -197,6 +198,13 @@ class _Copy:
         link.conn.message_done(self.index)  # a dead link's codec just forgets it
         link.in_flight -= 1
         link.wake_acker()
+
+    def abandon(self) -> None:
+        """Its handlers were stopped before they finished: it will never be
+        acknowledged, and holds back every later acknowledgement of its link — so the
+        link is replaced, and the server delivers it again on the next one."""
+        self.link.abandoned = True
+        self.link.wake_acker()
 
 
 class DeviceSession:
@@ -549,6 +557,8 @@ class DeviceSession:
             while True:
                 await self._done.wait()
                 self._done = anyio.Event()
+                if link.abandoned:
+                    raise _ConnectionLost("messages in progress were abandoned; reconnecting")
                 await self._flush_acks(link)
         except Exception as exc:  # noqa: BLE001 - handed to the reader, never lost
             await self._fail(link, exc)

@@ -298,10 +298,10 @@ def _spec(campaign: Campaign, emu: Any, lifetime: int, point: str) -> dict[str, 
     }
 
 
-async def _start(spec: dict[str, Any]) -> asyncio.subprocess.Process:
+async def _start(spec: dict[str, Any], stderr: Any) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--child", json.dumps(spec),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=stderr,
     )  # fmt: skip
 
 
@@ -309,7 +309,8 @@ async def _lifetime(campaign: Campaign, emu: Any, lifetime: int, point: str) -> 
     spec = _spec(campaign, emu, lifetime, point)
     # The fallback: a kill at a random moment if the planned point does not come.
     timer = campaign.rng.uniform(0.2, 1.5)
-    child = await _start(spec)
+    with (campaign.workdir / f"child-{lifetime}.err").open("wb") as stderr:
+        child = await _start(spec, stderr)
     assert child.stdout is not None
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(child.stdout.readline(), 20)  # "ready" (or EOF: died)
@@ -320,8 +321,17 @@ async def _lifetime(campaign: Campaign, emu: Any, lifetime: int, point: str) -> 
         await child.wait()
     fired = point if _killed_itself(campaign, lifetime) else "timer"
     campaign.killed[fired] += 1
-    campaign.lifetimes.append({**{k: spec[k] for k in ("kill", "concurrency")}, "fired": fired})
+    campaign.lifetimes.append(
+        {**{k: spec[k] for k in ("kill", "concurrency")}, "fired": fired,
+         "exit_code": child.returncode,
+         "stderr": "" if child.returncode == -signal.SIGKILL else _tail(campaign, lifetime)}
+    )  # fmt: skip
     campaign.durable_after.append(_durable(campaign))
+
+
+def _tail(campaign: Campaign, lifetime: int) -> str:
+    """The end of a lifetime's stderr (a child that crashed says why there)."""
+    return (campaign.workdir / f"child-{lifetime}.err").read_text(errors="replace")[-2000:]
 
 
 def _killed_itself(campaign: Campaign, lifetime: int) -> bool:
@@ -347,7 +357,8 @@ async def _last_lifetime(
     campaign: Campaign, emu: Any, lifetime: int, android_id: int
 ) -> dict[str, Any]:
     spec = {**_spec(campaign, emu, lifetime, "none"), "concurrency": 1}
-    child = await _start(spec)
+    with (campaign.workdir / f"child-{lifetime}.err").open("wb") as stderr:
+        child = await _start(spec, stderr)
     assert child.stdout is not None
     assert await asyncio.wait_for(child.stdout.readline(), 30) == b"ready\n"
     deadline = time.monotonic() + 60 + campaign.messages * 0.05
@@ -359,7 +370,7 @@ async def _last_lifetime(
         await asyncio.sleep(0.05)
     child.send_signal(signal.SIGTERM)
     code = await asyncio.wait_for(child.wait(), 30)
-    return {"exit_code": code, "durable": _durable(campaign)}
+    return {"exit_code": code, "durable": _durable(campaign), "stderr": _tail(campaign, lifetime)}
 
 
 def _entries(campaign: Campaign) -> list[tuple[int, str, int]]:
@@ -395,6 +406,7 @@ def _verdict(
     not_durable = handled_pids - final["durable"]
     lost = sorted(set(campaign.sent) - set(calls))
     per_kill = collections.Counter(d["lifetimes"][0] for d in duplicates)
+    crashed = [life for life in campaign.lifetimes if life["exit_code"] != -signal.SIGKILL]
     return {
         "seed": campaign.seed,
         "sent": len(campaign.sent),
@@ -408,12 +420,14 @@ def _verdict(
         "most_duplicates_after_one_kill": max(per_kill.values(), default=0),
         "duplicate_details": duplicates,
         "violations": violations,
+        "lifetimes_not_ended_by_a_kill": crashed,
         "kills": sum(campaign.killed.values()),
         "kills_by_point": dict(campaign.killed),
         "lifetimes": campaign.lifetimes,
         "faults_injected": dict(campaign.faults_injected),
         "faults_fired": dict(fired),
         "graceful_stop_exit_code": final["exit_code"],
+        "graceful_stop_stderr": final["stderr"] if final["exit_code"] else "",
         "handled_but_not_durable_after_stop": len(not_durable),
         "seconds": round(seconds, 1),
     }
@@ -436,6 +450,7 @@ def ok(result: dict[str, Any]) -> bool:
     return (
         result["lost"] == 0
         and not result["violations"]
+        and not result["lifetimes_not_ended_by_a_kill"]
         and result["graceful_stop_exit_code"] == 0
         and result["handled_but_not_durable_after_stop"] == 0
     )

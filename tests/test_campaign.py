@@ -24,6 +24,7 @@ async def test_a_killed_receiver_loses_nothing_and_repeats_only_what_was_not_dur
     assert result["kills"] == 8
     assert result["lost"] == 0, json.dumps(summary)
     assert result["violations"] == [], json.dumps(result["violations"])
+    assert result["lifetimes_not_ended_by_a_kill"] == [], json.dumps(summary)
     assert result["graceful_stop_exit_code"] == 0
     assert result["handled_but_not_durable_after_stop"] == 0
     assert ok(result)

@@ -220,3 +220,23 @@ async def test_a_store_with_a_larger_window_opens_with_a_smaller_one(
     assert ledger.unconfirmed() == ["e"]
     await client.aclose()
     await store.aclose()
+
+
+async def test_replacing_an_app_mid_handler_gets_the_message_delivered_again(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    credentials = register_direct(emu)
+    receiver = Gated(emu, tmp_path / "c.json", session_config=FAST)
+    receiver.gate.clear()
+    await receiver.client.add_app("1", credentials)
+    receiver.client._start(None)
+    pid = send(emu, credentials, web_stanza(credentials, data={"n": "0"}))
+    await asyncio.wait_for(receiver.entered.wait(), 5)
+    await receiver.client.add_app("1", credentials)  # its workers go, mid-handler
+    receiver.gate.set()
+    # Not marked handled, and not left holding the link's acknowledgements back: the
+    # link is replaced and the server delivers it again, to the new workers.
+    await wait_for(lambda: receiver.seen == [pid, pid])
+    await wait_for(lambda: pending(emu, credentials) == [])
+    await receiver.client.stop()
+    await receiver.client.aclose()
