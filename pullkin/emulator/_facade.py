@@ -305,8 +305,10 @@ class Emulator(HarnessControl, AsyncClosing):
 
     def _build_app(self) -> web.Application:
         from pullkin.emulator._http_faults import fault_middleware
+        from pullkin.emulator.routes_cors import cors_middleware
 
-        app = web.Application(middlewares=[fault_middleware(self)], client_max_size=1 << 20)
+        middlewares = [cors_middleware, fault_middleware(self)]
+        app = web.Application(middlewares=middlewares, client_max_size=1 << 20)
         from pullkin.emulator import google_routes
 
         google_routes.add_routes(app, self)
