@@ -7,6 +7,7 @@ import base64
 import gzip
 import json
 import re
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -29,6 +30,7 @@ from test_emulator_support import (
 
 from pullkin.crypto import generate_keys
 from pullkin.emulator import Emulator
+from pullkin.emulator.fcm import send_message
 from pullkin.endpoints import DEFAULT_VAPID_KEY
 from pullkin.proto.checkin_pb2 import AndroidCheckinResponse
 
@@ -539,6 +541,73 @@ async def test_fcm_registration_accepts_bare_fis_token_padded_keys_and_wp_endpoi
             assert response.status == 200, await response.text()
             answer = await response.json()
     assert emu.state.fcm[answer["token"]].p256dh == keys.public_key
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "https://fcm.googleapis.com/fcm/send/",  # Chrome Stable
+        "https://jmt17.google.com/fcm/send/",  # every other Chromium channel
+        "https://fcm.googleapis.com/wp/",  # PushMessagingGcmEndpointWebpushPath
+        "https://fcm.googleapis.com/preprod/wp/",  # the same, not Stable
+        "EMU/preprod/wp/",
+    ],
+)
+async def test_fcm_registration_accepts_every_endpoint_chromium_hands_out(prefix: str) -> None:
+    async with Emulator() as emu, client(emu) as session:
+        device = await checkin(session, emu)
+        gcm = await gcm_token(session, emu, device, DEFAULT_VAPID_KEY)
+        installation = await create_installation(session, emu)
+        keys = generate_keys()
+        body = {"web": {"endpoint": prefix.replace("EMU", emu.url) + gcm,
+                        "p256dh": keys.public_key, "auth": keys.auth_secret}}  # fmt: skip
+        fis = installation["authToken"]["token"]
+        headers = fis_headers(emu, **{"x-goog-firebase-installations-auth": f"FIS {fis}"})
+        async with session.post(registrations_url(emu), json=body, headers=headers) as response:
+            assert response.status == 200, await response.text()
+            token = (await response.json())["token"]
+    assert emu.state.fcm[token].gcm_token == gcm
+
+
+async def fid_registration(
+    session: Any, emu: Emulator
+) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """What the Firebase JS SDK 13's register() sends: the subscription, the page's
+    host as web.origin, and fcm_sdk_version (its marker of the FID-based flow)."""
+    device = await checkin(session, emu)
+    gcm = await gcm_token(session, emu, device, emu.vapid_keys.public_key)
+    installation = await create_installation(session, emu)
+    keys = generate_keys()
+    body = {"web": {"origin": "localhost:5173",
+                    "endpoint": f"https://jmt17.google.com/fcm/send/{gcm}",
+                    "auth": keys.auth_secret, "p256dh": keys.public_key,
+                    "applicationPubKey": emu.vapid_keys.public_key},
+            "fcm_sdk_version": "0.13.3"}  # fmt: skip
+    fis = installation["authToken"]["token"]
+    headers = fis_headers(emu, **{"x-goog-firebase-installations-auth": f"FIS {fis}"})
+    async with session.post(registrations_url(emu), json=body, headers=headers) as response:
+        assert response.status == 200, await response.text()
+        answer = await response.json()
+    return installation, answer, headers
+
+
+async def test_fid_registration_is_named_by_the_installation_and_deleted_by_it() -> None:
+    async with Emulator() as emu, client(emu) as session:
+        installation, answer, headers = await fid_registration(session, emu)
+        fid = installation["fid"]
+        # The SDK takes the FID after "/registrations/" and requires it to be its own.
+        assert answer["name"] == f"projects/{emu.firebase_config.project_id}/registrations/{fid}"
+        [registration] = [r for r in emu.state.fcm.values() if r.fid == fid]
+        # FCM v1's fid target (firebase-admin: Message(fid=...)) reaches it.
+        send_message(emu, emu.firebase_config.project_id, {"fid": fid, "data": {"to": "fid"}})
+        found = emu.state.device_of_token(registration.token)
+        assert found is not None
+        assert len(emu.mailboxes.pending(found[0])) == 1
+        async with session.delete(registrations_url(emu, fid), headers=headers) as response:
+            assert response.status == 200, await response.text()
+            assert await response.json() == {}
+    assert registration.token not in emu.state.fcm
+    assert registration.token in emu.state.deleted_tokens
 
 
 async def test_fcm_registration_create_twice_gives_the_same_token() -> None:

@@ -294,6 +294,17 @@ async def test_v1_send_webpush_config_overrides_for_web_registrations() -> None:
     assert payload["fcmOptions"] == {"analytics_label": "label", "link": "https://example.com/open"}
 
 
+async def test_v1_send_to_a_web_registration_without_a_topic_is_do_not_collapse() -> None:
+    # What real FCM puts in web payloads (seen in service-worker logs); the Firebase
+    # JS SDK turns it into MessagePayload.collapseKey, a string it always expects.
+    async with Emulator() as emu, client(emu) as session:
+        device = await web_device(session, emu)
+        await emu.send(device.fcm_token, data={"k": "v"})
+    [stanza] = delivered_stanzas(emu, device.android_id)
+    payload = json.loads(decrypt(stanza.raw_data, app_data(stanza), device.keys))
+    assert payload["collapse_key"] == "do_not_collapse"
+
+
 async def test_v1_send_accepts_the_project_number_in_the_url() -> None:
     async with Emulator() as emu, client(emu) as session:
         device = await web_device(session, emu)

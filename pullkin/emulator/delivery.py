@@ -137,8 +137,9 @@ def web_payload(message: Mapping[str, Any], sender_id: str, message_id: str) -> 
     payload["from"] = sender_id
     payload["fcmMessageId"] = message_id
     payload["priority"] = "high" if headers.get("Urgency", "").lower() == "high" else "normal"
-    if headers.get("Topic"):
-        payload["collapse_key"] = headers["Topic"]
+    # Real FCM always sets it on web deliveries (the JS SDK's MessagePayload.collapseKey
+    # is a required string); without a Topic it is "do_not_collapse".
+    payload["collapse_key"] = headers.get("Topic") or "do_not_collapse"
     fcm_options = {**(message.get("fcm_options") or {}), **options}
     if fcm_options:
         payload["fcmOptions"] = fcm_options

@@ -21,6 +21,7 @@ import re
 import secrets
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -49,10 +50,10 @@ __all__ = ["add_routes"]
 _FID = re.compile(r"[cdef][A-Za-z0-9_-]{21}")
 _AUTH_TOKEN_SECONDS = 604800
 _EXPIRES_IN = f"{_AUTH_TOKEN_SECONDS}s"
-_PRODUCTION_ENDPOINTS = (
-    "https://fcm.googleapis.com/fcm/send/",
-    "https://fcm.googleapis.com/wp/",
-)
+#: Origins of the push endpoints Chromium hands out (GetGcmEndpointForChannel): Google's,
+#: and the staging host of every channel but Stable.
+_PUSH_ORIGINS = ("https://fcm.googleapis.com", "https://jmt17.google.com")
+_PUSH_PATH = re.compile(r"/(?:fcm/send|wp|preprod/wp)/([^/]+)")
 
 
 def add_routes(app: web.Application) -> None:
@@ -223,10 +224,12 @@ def _gcm_token_of(emu: Emulator, endpoint: Any) -> str:
     """The GCM token a subscription endpoint names; it must be a known web registration."""
     if not isinstance(endpoint, str) or not endpoint:
         raise _bad_field("endpoint", "is required")
-    prefixes = (*_PRODUCTION_ENDPOINTS, emu.endpoints.webpush_prefix(), f"{emu.url}/wp/")
-    if not endpoint.startswith(prefixes):
+    parts = urlsplit(endpoint)
+    match = _PUSH_PATH.fullmatch(parts.path)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if match is None or origin not in (*_PUSH_ORIGINS, emu.url):
         raise _bad_field("endpoint", "is not a push endpoint of this service")
-    token = endpoint.rsplit("/", 1)[-1]
+    token = match.group(1)
     registration = emu.state.gcm.get(token)
     if registration is None or registration.kind != "web":
         raise _bad_field("endpoint", "names an unknown registration")
@@ -247,8 +250,12 @@ def _parse_web(emu: Emulator, body: Any) -> tuple[dict[str, Any], str, str, str,
 
 
 def _registration_json(emu: Emulator, registration: FcmRegistration, web_part: Any) -> Any:
+    project = emu.firebase_config.project_id
+    if registration.by_fid:
+        # FID-based (SDK 13 register()): named by the installation, sent to by FID.
+        return {"name": f"projects/{project}/registrations/{registration.fid}", "web": web_part}
     return {
-        "name": f"projects/{emu.firebase_config.project_id}/registrations/{registration.token}",
+        "name": f"projects/{project}/registrations/{registration.token}",
         "token": registration.token,
         "web": web_part,
         "fid": registration.fid,
@@ -256,13 +263,20 @@ def _registration_json(emu: Emulator, registration: FcmRegistration, web_part: A
 
 
 async def _create_registration(request: web.Request) -> web.Response:
+    """Token-based (``getToken``) or, with ``fcm_sdk_version`` in the body, FID-based
+    (SDK 13 ``register()``: one registration per installation, replaced on renewal)."""
     emu = emulator_of(request)
     installation = _installation_by_auth(request, emu)
-    web_part, gcm_token, p256dh, auth, app_key = _parse_web(emu, await read_json(request))
+    body = await read_json(request)
+    web_part, gcm_token, p256dh, auth, app_key = _parse_web(emu, body)
+    by_fid = "fcm_sdk_version" in body
     project = emu.firebase_config.project_id
-    for existing in emu.state.fcm.values():
-        if (existing.gcm_token, existing.p256dh, existing.auth) == (gcm_token, p256dh, auth):
+    for existing in list(emu.state.fcm.values()):
+        same = (existing.gcm_token, existing.p256dh, existing.auth) == (gcm_token, p256dh, auth)
+        if same and existing.by_fid == by_fid:
             return json_response(_registration_json(emu, existing, web_part))
+        if by_fid and existing.by_fid and existing.fid == installation.fid:
+            forget_token(emu, existing.token)  # the installation's new subscription
     registration = FcmRegistration(
         token=new_registration_token(),
         project_id=project,
@@ -271,6 +285,7 @@ async def _create_registration(request: web.Request) -> web.Response:
         auth=auth,
         application_pub_key=app_key,
         fid=installation.fid,
+        by_fid=by_fid,
     )
     emu.state.fcm[registration.token] = registration
     emu.store.put(registration)
@@ -278,7 +293,11 @@ async def _create_registration(request: web.Request) -> web.Response:
 
 
 def _registration_of(request: web.Request, emu: Emulator) -> FcmRegistration:
-    registration = emu.state.fcm.get(request.match_info["token"])
+    """By token, or (FID-based registrations) by the installation's FID."""
+    key = request.match_info["token"]
+    registration = emu.state.fcm.get(key)
+    if registration is None:
+        registration = next((r for r in emu.state.fcm.values() if r.by_fid and r.fid == key), None)
     if registration is None:
         raise not_found()
     return registration

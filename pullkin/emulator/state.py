@@ -78,6 +78,9 @@ class FcmRegistration:
     application_pub_key: str | None = None
     fid: str | None = None
     created_at: float = field(default_factory=time.time)
+    #: Made by the FID-based flow (Firebase JS SDK 13 ``register()``): named and
+    #: deleted by ``fid``; the token stays internal.
+    by_fid: bool = False
 
     # Decoded once per registration, not once per send (the send hot path).
     @cached_property
