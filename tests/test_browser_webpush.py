@@ -68,7 +68,7 @@ async def fcm_token_for(emu: Emulator, subscription: dict[str, Any]) -> str:
 
 
 async def test_chromium_subscribes_the_way_pullkin_registers(
-    emu: Emulator, browser: Chromium, site: Site
+    emu: Emulator, site: Site, browser: Chromium
 ) -> None:
     """The receiver compared with the real thing on the same emulator: check-in
     version, InstanceID app id and instance id shapes, and the MCS LoginRequest."""
@@ -105,7 +105,7 @@ async def test_chromium_subscribes_the_way_pullkin_registers(
 
 
 async def test_web_push_and_fcm_v1_reach_the_service_worker_a_burst_in_order(
-    emu: Emulator, browser: Chromium, site: Site
+    emu: Emulator, site: Site, browser: Chromium
 ) -> None:
     subscription = rewrite_subscription(
         await subscribed(browser, site, emu.vapid_keys.public_key), emu
@@ -130,7 +130,7 @@ async def test_web_push_and_fcm_v1_reach_the_service_worker_a_burst_in_order(
 
 
 async def test_unsubscribe_deletes_the_subscription_and_later_pushes_are_410(
-    emu: Emulator, browser: Chromium, site: Site
+    emu: Emulator, site: Site, browser: Chromium
 ) -> None:
     subscription = await subscribed(browser, site, emu.vapid_keys.public_key)
     token = chromium_registration(emu, subscription).token
@@ -148,7 +148,7 @@ async def test_unsubscribe_deletes_the_subscription_and_later_pushes_are_410(
 
 
 async def test_a_push_sent_while_the_browser_is_closed_arrives_after_restart(
-    emu: Emulator, browser: Chromium, site: Site
+    emu: Emulator, site: Site, browser: Chromium
 ) -> None:
     subscription = rewrite_subscription(
         await subscribed(browser, site, emu.vapid_keys.public_key), emu

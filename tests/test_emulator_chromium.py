@@ -26,12 +26,18 @@ KEYS = {"p256dh": "BKqPLBumbMC7fHpZN3szwPoY3L1Y4qw1LWSvJRJecb0lU0BVBM7c5WZxDPmv1
         "auth": "NoUCzYQ42TctqKj0wTPj8g"}  # fmt: skip
 
 
-async def test_chromium_args_point_gcm_at_the_emulator(emu: Emulator) -> None:
+async def test_chromium_args_point_gcm_and_the_firebase_hosts_at_the_emulator(
+    emu: Emulator,
+) -> None:
     endpoints = emu.endpoints
+    http = emu.url.removeprefix("https://")
     assert emu.chromium_args() == [
         f"--gcm-checkin-url={emu.url}/checkin",
         f"--gcm-registration-url={emu.url}/c2dm/register3",
         f"--gcm-mcs-endpoint=https://127.0.0.1:{endpoints.mcs_port}",
+        # No ":443" on the left: a rule for a bare host maps every port of it.
+        f"--host-resolver-rules=MAP firebaseinstallations.googleapis.com {http}, "
+        f"MAP fcmregistrations.googleapis.com {http}, MAP fcm.googleapis.com {http}",
     ]
 
 

@@ -111,7 +111,7 @@ def test_cli_prints_chromium_flags_that_point_at_it(tmp_path: Path) -> None:
     assert rest == ""
     assert answer.android_id > 0
     assert set(flags) == {"--gcm-checkin-url", "--gcm-registration-url", "--gcm-mcs-endpoint",
-                          "--ignore-certificate-errors-spki-list"}  # fmt: skip
+                          "--host-resolver-rules", "--ignore-certificate-errors-spki-list"}  # fmt: skip
     assert re.fullmatch(r"https://127\.0\.0\.1:\d+/c2dm/register3", flags["--gcm-registration-url"])
     assert re.fullmatch(r"https://127\.0\.0\.1:\d+", flags["--gcm-mcs-endpoint"])
     key = x509.load_pem_x509_certificate(ca.read_bytes()).public_key()

@@ -2,8 +2,10 @@
 
 Chromium's GCM client takes its three Google addresses from switches
 (google_apis/gcm/engine/gservices_switches.cc): ``--gcm-checkin-url``,
-``--gcm-registration-url`` and ``--gcm-mcs-endpoint``.  ``emu.chromium_args()`` gives
-them for a running emulator.  Chromium must also trust the emulator's CA: ``Chromium``
+``--gcm-registration-url`` and ``--gcm-mcs-endpoint``; the Firebase JS SDK's calls to
+``firebaseinstallations``/``fcmregistrations``/``fcm.googleapis.com`` are sent to the
+emulator by ``--host-resolver-rules``.  ``emu.chromium_args()`` gives them all for a
+running emulator.  Chromium must also trust the emulator's CA: ``Chromium``
 makes a throw-away profile whose ``$HOME/.pki/nssdb`` (where Chromium on Linux reads
 trusted roots) holds only that CA — the user's own profile and trust store are never
 touched.  Then ``PushManager.subscribe()`` checks in, registers and logs in on the
@@ -43,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pullkin._closing import AsyncClosing
+from pullkin.emulator._tls import GOOGLE_HOSTS
 from pullkin.emulator.devtools import DevTools, Page
 from pullkin.errors import ConfigError
 
@@ -81,13 +84,19 @@ _ALLOW = 1  # CONTENT_SETTING_ALLOW
 
 
 def emulator_args(emu: Emulator) -> list[str]:
-    """The switches that make Chromium's GCM client use *emu* (check-in, register3, MCS)."""
+    """The switches that make Chromium treat *emu* as Google: its GCM client's check-in,
+    register3 and MCS addresses, and a resolver rule sending the Firebase hosts
+    (Installations, FCM registrations, FCM) to the emulator's HTTPS port — requests keep
+    their ``Host``, and the emulator's certificate names those hosts."""
     endpoints = emu.endpoints
     host = f"[{endpoints.mcs_host}]" if ":" in endpoints.mcs_host else endpoints.mcs_host
+    http = urlsplit(emu.url).netloc
+    rules = ", ".join(f"MAP {name} {http}" for name in GOOGLE_HOSTS)
     return [
         f"--gcm-checkin-url={endpoints.checkin}",
         f"--gcm-registration-url={endpoints.register}",
         f"--gcm-mcs-endpoint=https://{host}:{endpoints.mcs_port}",
+        f"--host-resolver-rules={rules}",
     ]
 
 
