@@ -40,6 +40,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -250,6 +251,57 @@ async def _backend(emu: Emulator, scope: anyio.CancelScope) -> None:
             await anyio.sleep(0.05)
 
 
+def test_the_cli_walkthrough_delivers_pushes_to_a_cli_registered_listen(tmp_path: Path) -> None:
+    """The Quick start's shell steps, run verbatim by bash in a fresh directory."""
+    script = command_after("cli-walkthrough")
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    # Files, not pipes: what the script leaves running keeps its output open.
+    out_path, err_path = tmp_path / "stdout", tmp_path / "stderr"
+    with out_path.open("w") as out_file, err_path.open("w") as err_file:
+        shell = subprocess.Popen(
+            ["bash", "-e", "-c", script], cwd=tmp_path, env=env, start_new_session=True,
+            stdout=out_file, stderr=err_file,
+        )  # fmt: skip
+    pushes = tmp_path / "pushes.jsonl"
+    try:
+        shell.wait(timeout=120)
+        out, err = out_path.read_text(), err_path.read_text()
+        assert shell.returncode == 0, out + err
+        deadline = time.monotonic() + 60
+        while len(_lines(pushes)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        _stop_group(shell.pid)
+    first, second = (json.loads(line) for line in _lines(pushes))
+    assert first["data"] == {"text": "hello"}
+    assert (second["notification"]["title"], second["notification"]["body"]) == ("Hi", "there")
+    token = out.splitlines()[0]  # register printed the FCM token
+    config = json.loads((tmp_path / "emu.json").read_text())
+    assert second["sender_id"] == config["firebase_config"]["sender_id"]
+    assert token.count(":") == 1  # an FCM token, nothing else on the line
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def _stop_group(pgid: int) -> None:
+    """Ctrl-C for what the script left running (listen, the emulator), then KILL."""
+    for signum in (signal.SIGINT, signal.SIGKILL):
+        try:
+            os.killpg(pgid, signum)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+
+
 def test_pullkin_demo_runs_the_whole_path_and_exits_zero() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pullkin", "demo"], capture_output=True, text=True, timeout=120,
@@ -268,3 +320,102 @@ def test_version_flags() -> None:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
         assert result.returncode == 0
         assert result.stdout.strip() == f"pullkin {__version__}"
+
+
+# --- the seed tables name real signatures ------------------------------------------------
+
+SEED_SECTIONS = {
+    "### Seed 003": ("pullkin", "pullkin.core", "pullkin.client"),
+    "### Seed 004": ("pullkin.senders.azure", "pullkin.senders.azure_models"),
+    "### Seed 000": ("pullkin.senders.hms", "pullkin.senders.hms_models"),
+    "### Seed 001": ("pullkin.senders.baidu", "pullkin.senders.baidu_results"),
+    "### Seed 002": ("pullkin.senders.umeng", "pullkin.senders.umeng_results"),
+}
+#: How the tables name a sender instance.
+SENDER_NAMES = {
+    "hms": "pullkin.senders.hms.HmsSender",
+    "baidu": "pullkin.senders.baidu.BaiduSender",
+    "umeng": "pullkin.senders.umeng.UmengSender",
+    "nh": "pullkin.senders.azure.AzureNotificationHub",
+    "PullkinCore": "pullkin.PullkinCore",
+    "Pullkin": "pullkin.Pullkin",
+}
+
+
+def _seed_calls() -> list[tuple[str, str, str]]:
+    """(section, callee, arguments) of every call in the pullkin column of a seed table."""
+    calls = []
+    for heading, _ in SEED_SECTIONS.items():
+        section = README.split(heading, 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+        for row in section.splitlines():
+            cells = row.split(" | ")
+            if not row.startswith("| `") or len(cells) < 2:
+                continue
+            for span in re.findall(r"`([^`]+)`", cells[1]):
+                calls += [(heading, *call) for call in _calls(span)]
+    return calls
+
+
+def _calls(text: str) -> list[tuple[str, str]]:
+    found = []
+    for match in re.finditer(r"([A-Za-z_][\w.]*)\(", text):
+        depth, end = 1, match.end()
+        while end < len(text) and depth:
+            depth += {"(": 1, ")": -1}.get(text[end], 0)
+            end += 1
+        found.append((match.group(1), text[match.end() : end - 1]))
+    return found
+
+
+def _top_level_args(arguments: str) -> list[str]:
+    args, depth, current = [], 0, ""
+    for char in arguments:
+        depth += {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            args.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return [*args, current.strip()] if current.strip() else args
+
+
+def _resolve(heading: str, callee: str) -> Any:
+    import importlib
+
+    owner, _, name = callee.rpartition(".")
+    if owner in SENDER_NAMES:
+        module, _, cls = SENDER_NAMES[owner].rpartition(".")
+        return getattr(getattr(importlib.import_module(module), cls), name, None)
+    if owner:
+        return None
+    for module in SEED_SECTIONS[heading]:
+        found = getattr(importlib.import_module(module), name, None)
+        if isinstance(found, type):
+            return found
+    return None
+
+
+def test_the_seed_tables_show_calls_their_signatures_accept() -> None:
+    import inspect
+
+    checked, wrong = 0, []
+    for heading, callee, arguments in _seed_calls():
+        target = _resolve(heading, callee)
+        if target is None:
+            continue
+        params = inspect.signature(target).parameters.values()
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        names = {p.name for p in params}
+        varargs = any(p.kind is p.VAR_POSITIONAL for p in params)
+        varkw = any(p.kind is p.VAR_KEYWORD for p in params)
+        args = [a for a in _top_level_args(arguments) if "…" not in a or "=" in a]
+        shown_positional = [a for a in args if "=" not in a and not a.startswith("*")]
+        keywords = {k for a in args for k in re.findall(r"(?:^|\| )(\w+)=", a)}
+        offset = 0 if isinstance(target, type) else 1  # a method taken from its class: self
+        if len(shown_positional) > len(positional) - offset and not varargs:
+            wrong.append(f"{heading} {callee}({arguments}): too many positional arguments")
+        if not varkw and keywords - names:
+            wrong.append(f"{heading} {callee}({arguments}): no parameter {keywords - names}")
+        checked += 1
+    assert not wrong, "\n".join(wrong)
+    assert checked > 40
