@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from pullkin.emulator.mailbox import Pending
 from pullkin.errors import ProtocolError
 from pullkin.mcs import events as ev
-from pullkin.mcs.codec import McsConnection, Role
+from pullkin.mcs.codec import McsConnection, Role, State
 from pullkin.proto import mcs_pb2
 
 if TYPE_CHECKING:
@@ -277,12 +277,20 @@ class _Session:
             or self._delivering
             or self._frames_left is not None
             or not self._emu.faults.deliveries_plain
-            or transport.is_closing()
-            or transport.get_write_buffer_size() >= _WRITE_CHUNK
+            or self._full_or_gone(transport)
         ):
             self._wake.set()
             return
         self._server.write_soon(self, item)
+
+    def _full_or_gone(self, transport: asyncio.WriteTransport) -> bool:
+        """The socket cannot take a frame now (the write loop then decides)."""
+        if transport.is_closing() or self._conn.state is State.CLOSED:
+            return True
+        try:
+            return transport.get_write_buffer_size() >= _WRITE_CHUNK
+        except AttributeError:  # Python 3.10: an SSL transport whose socket is gone
+            return True
 
     def wake(self) -> None:
         """Have the write loop go through the mailbox (what is unsent goes out)."""
@@ -353,7 +361,11 @@ class _Session:
 
         def reply() -> None:
             self._ack_reply = None
-            if self._conn.stream_id_out == sent and not self._writer.is_closing():
+            if (
+                self._conn.stream_id_out == sent
+                and self._conn.state is not State.CLOSED  # Python 3.10 may not say closing
+                and not self._writer.is_closing()
+            ):
                 self._writer.write(self._conn.send(ev.StreamAck()))
 
         self._ack_reply = asyncio.get_running_loop().call_later(_ACK_REPLY_DELAY, reply)
