@@ -20,8 +20,10 @@ import h2.events
 import h2.settings
 import httpx
 import pytest
+from aiohttp import web
 
 from pullkin.emulator import Emulator
+from pullkin.emulator._h2 import Bridge
 from pullkin.emulator.vendors.baidu import expected_sign
 
 pytestmark = pytest.mark.anyio
@@ -181,12 +183,19 @@ class RawH2:
     def flush(self) -> None:
         self.writer.write(self.conn.data_to_send())
 
-    def request(self, emu: Emulator, method: str, path: str, body: bytes | None = b"") -> int:
+    def request(
+        self,
+        emu: Emulator,
+        method: str,
+        path: str,
+        body: bytes | None = b"",
+        headers: list[tuple[str, str]] = [],  # noqa: B006 - never mutated
+    ) -> int:
         """Open a stream; *body* None leaves it open for ``send_data``."""
         stream = self.conn.get_next_available_stream_id()
         authority = emu.url.removeprefix("https://")
         headers = [(":method", method), (":path", path), (":scheme", "https"),
-                   (":authority", authority)]  # fmt: skip
+                   (":authority", authority), *headers]  # fmt: skip
         self.conn.send_headers(stream, headers, end_stream=body == b"")
         if body:
             self.conn.send_data(stream, body, end_stream=True)
@@ -253,6 +262,40 @@ async def test_a_reset_stream_ends_its_hung_request_with_one_log_line(
     finally:
         await raw.aclose()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_expect_100_continue_gets_the_final_answer_not_the_interim_one(
+    emu: Emulator,
+) -> None:
+    raw = await RawH2.open(emu)
+    try:
+        stream = raw.request(emu, "POST", "/checkin", b"x", [("expect", "100-continue")])
+        status, _, _ = await raw.answer(stream)
+    finally:
+        await raw.aclose()
+    assert status == 400  # the check-in handler's answer to a bad body
+
+
+async def test_the_bridge_replaces_a_connection_aiohttp_closed_while_idle() -> None:
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text=f"hello {request.method}")
+
+    app = web.Application()
+    app.router.add_get("/", hello)
+    runner = web.AppRunner(app, keepalive_timeout=0.05)
+    await runner.setup()
+    bridge = Bridge(runner.server, "secret", "127.0.0.1")
+    try:
+        first = await bridge.forward("GET", "/", "h", [], b"")
+        [(reader, _)] = bridge._idle
+        with anyio.fail_after(5):
+            while not reader.at_eof():  # aiohttp's keep-alive timeout closes it  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        second = await bridge.forward("GET", "/", "h", [], b"")
+    finally:
+        bridge.close()
+        await runner.cleanup()
+    assert (first.status, first.body) == (second.status, second.body) == (200, b"hello GET")
 
 
 async def test_a_body_over_one_mib_is_refused_with_413(emu: Emulator) -> None:

@@ -38,9 +38,12 @@ log = logging.getLogger("pullkin.emulator")
 
 MAX_BODY = (1 << 20) + 1  # aiohttp's client_max_size is 1 MiB: one byte more is refused
 MAX_STREAMS = 100
+_IDLE_MAX = 8  # bridge connections kept per HTTP/2 connection after a burst
+# Not forwarded: hop-by-hop headers, what the bridge sets itself, and Expect (the
+# whole body is already here: a 100 Continue would only get in the way).
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",
-     "host", "content-length", BRIDGE_HEADER.lower()}
+     "host", "content-length", "expect", BRIDGE_HEADER.lower()}
 )  # fmt: skip
 
 
@@ -74,7 +77,7 @@ class Bridge:
     async def forward(
         self, method: str, path: str, authority: str, headers: list[tuple[str, str]], body: bytes
     ) -> _Answer:
-        connection = self._idle.pop() if self._idle else await self._open()
+        connection = self._reusable() or await self._open()
         reader, writer = connection
         try:
             writer.write(_request(method, path, authority, headers, body, self._mark))
@@ -82,11 +85,20 @@ class Bridge:
         except BaseException:
             writer.close()
             raise
-        if answer.keep_alive:
+        if answer.keep_alive and len(self._idle) < _IDLE_MAX:
             self._idle.append(connection)
         else:
             writer.close()
         return answer
+
+    def _reusable(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """An idle connection aiohttp has not closed meanwhile (its keep-alive timeout)."""
+        while self._idle:
+            reader, writer = self._idle.pop()
+            if not reader.at_eof() and not writer.is_closing():
+                return reader, writer
+            writer.close()
+        return None
 
     def close(self) -> None:
         for _, writer in self._idle:
