@@ -1,12 +1,15 @@
 """Branch coverage per module: the test suite (or part of it) under ``coverage``.
 
-Run: ``python bench/coverage.py [--module PATH ...] [--all] [-- PYTEST ARGS]``.  Runs
+Run: ``python bench/coverage.py [--module PATH ...] [--all] [--data-file PATH]
+[-- PYTEST ARGS]``.  Runs
 ``pytest`` under ``coverage run`` (branch coverage, source ``pullkin``, as configured in
 pyproject.toml) and prints one JSON object: per module its branch and line coverage, and
 for the watched modules (the receiver's I/O layer, the codec, registration, the store)
 whether they meet the 90 % branch target.  Exit status 1 when one does not.  Pytest
-arguments after ``--`` choose the tests (default: the whole suite, lint gates skipped).
-Code run in subprocesses (examples, the CLI tests) is not measured.
+arguments after ``--`` choose the tests (default: the whole suite, lint gates skipped);
+pytest's own output goes to stderr.  ``--data-file`` keeps the coverage data, for
+``COVERAGE_FILE=PATH coverage report -m --include=pullkin/receiver.py`` (the lines and
+branches missed).  Code run in subprocesses (examples, the CLI tests) is not measured.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ def measure(pytest_args: list[str], data_file: Path) -> int:
     """Run the tests under coverage; returns pytest's exit status."""
     env = {**os.environ, "COVERAGE_FILE": str(data_file)}
     run = [sys.executable, "-m", "coverage", "run", "-m", "pytest", "-q", "-p", "no:randomly"]
-    return subprocess.run([*run, *pytest_args], cwd=ROOT, env=env, check=False).returncode
+    command = [*run, *pytest_args]
+    return subprocess.run(command, cwd=ROOT, env=env, stdout=sys.stderr, check=False).returncode
 
 
 def report(data_file: Path) -> dict[str, Any]:
@@ -70,11 +74,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--module", action="append", default=[], help="watch this file too")
     parser.add_argument("--all", action="store_true", help="list every module, not only watched")
+    parser.add_argument("--data-file", type=Path, help="keep the coverage data here")
     parser.add_argument("pytest_args", nargs="*", help="after --: what pytest runs")
     args = parser.parse_args()
     pytest_args = args.pytest_args or ["tests", "--deselect", "tests/test_quality_gates.py"]
     with tempfile.TemporaryDirectory() as tmp:
-        data_file = Path(tmp) / ".coverage"
+        data_file = args.data_file.absolute() if args.data_file else Path(tmp) / ".coverage"
         status = measure(pytest_args, data_file)
         files = report(data_file)
     watched = [*WATCHED, *args.module]

@@ -226,13 +226,15 @@ class Pullkin(PullkinCore):
         """Receive for *credentials* (stored under *sender_id* when a store is set)."""
         sender_id = str(sender_id)
         store = self.store
-        stored = await store.load_ids(sender_id) if store else None
+        stored: StoredIds | None = None
         previous = self._apps.get(sender_id)
         if previous is not None:
             self._stop_workers(previous)
             await self._persist()  # what it handled is durable before its ledger goes
             if store is None:
                 stored = StoredIds(previous.ledger.handled(), previous.ledger.unconfirmed())
+        if store is not None:  # read after that commit: it may have been writing them
+            stored = await store.load_ids(sender_id)
         ledger: IdLedger[Any] = IdLedger(
             self.window, *((stored.handled, stored.unconfirmed) if stored else ())
         )

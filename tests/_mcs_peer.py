@@ -118,6 +118,11 @@ class PeerConnection:
         """Hang up (the session reads end of stream)."""
         await self.stream.aclose()
 
+    async def stop_reading(self) -> None:
+        """Stop reading only (a reset peer): the session's next write fails, while
+        its reads still wait."""
+        await self.stream._objects.receive_stream.aclose()
+
     async def expect_closed(self, within: float = 5.0) -> None:
         """The session hangs up within *within* seconds (packets before that skipped)."""
         await self.skip_until(ev.ConnectionClosed, within)

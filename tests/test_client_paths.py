@@ -4,6 +4,7 @@ timeout that cancels a stuck session, and ``on_error`` handlers (async, raising)
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 from _mcs_peer import PeerConnection, ScriptedPeer, until
+from _memory_store import MemoryStore
 from _virtual_time import VIRTUAL_TIME
 
 from pullkin import Message
@@ -20,7 +22,13 @@ from pullkin.endpoints import Endpoints
 from pullkin.errors import ConfigError, PullkinError
 from pullkin.mcs import events as ev
 from pullkin.mcs.transport import Stream
-from pullkin.models import AppCredentials, AppCredentialsFcm, AppCredentialsGcm
+from pullkin.models import (
+    AppCredentials,
+    AppCredentialsFcm,
+    AppCredentialsGcm,
+    FirebaseConfig,
+    FirebaseInstallation,
+)
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 from pullkin.receiver import SessionConfig, SessionState
 
@@ -311,3 +319,172 @@ async def test_add_stored_apps_needs_a_store() -> None:
     async with Pullkin(Endpoints()) as client:
         with pytest.raises(ConfigError, match="no store"):
             await client.add_stored_apps()
+
+
+# --- with a store --------------------------------------------------------------------------------
+
+
+async def test_replacing_an_app_keeps_what_it_handled_while_a_commit_was_being_written() -> None:
+    # The old app's last message is being made durable (a slow disk) when the app is
+    # replaced: the new app must still know it, or its redelivery runs handlers twice.
+    store = MemoryStore()
+    peer = ScriptedPeer()
+    async with receiving(peer, ("1", android_app("com.a")), store=store) as client:
+        seen: list[str] = []
+
+        @client.on_notification()
+        async def handler(message: Message, stanza: DataMessageStanza) -> None:
+            seen.append(message.data["n"])
+
+        client._start(None)
+        connection = await logged_in(peer)
+        store.hold()
+        await connection.send(push("com.a", 1))
+        await until(lambda: store.holding)
+        replacing = asyncio.ensure_future(client.add_app("1", android_app("com.a")))
+        await anyio.sleep(1)  # everything that can run has run: add_app waits for the disk
+        assert not replacing.done()
+        store.release()
+        await replacing
+        await connection.expect(ev.StreamAck)  # durable, then acknowledged
+        await connection.send(push("com.a", 1))  # the server sends it again
+        await connection.expect(ev.StreamAck)  # acknowledged at once ...
+        await connection.send(push("com.a", 2))
+        await until(lambda: len(seen) == 2)
+        assert seen == ["1", "2"]  # ... and never handled twice
+    assert list(store.handled["1"]) == [push("com.a", n).stanza.persistent_id for n in (1, 2)]
+
+
+async def test_add_stored_apps_adds_every_app_the_store_holds() -> None:
+    store = MemoryStore()
+    await store.put_credentials("1", android_app("com.a"))
+    await store.put_credentials("2", android_app("com.b"))
+    async with Pullkin(Endpoints(), store=store) as client:
+        assert await client.add_stored_apps() == ["1", "2"]
+        assert client.apps() == store.credentials
+
+
+async def test_persistent_ids_the_caller_passes_are_recorded_once() -> None:
+    store = MemoryStore()
+    async with Pullkin(Endpoints(), store=store) as client:
+        await client.add_app("1", android_app("com.a"), persistent_ids={"0:x"})
+        await client._persist()
+        await client.add_app("1", android_app("com.a"), persistent_ids={"0:x", "0:y"})
+        await client._persist()
+    assert [[list(c.handled) for c in commit] for commit in store.commits] == [
+        [["0:x"]], [["0:y"]]
+    ]  # fmt: skip
+
+
+async def test_register_app_adopts_stored_credentials_written_before_configs_were_stored() -> None:
+    config = FirebaseConfig(api_key="AIzaKey", project_id="p", app_id="1:42:web:a", sender_id="42")
+    stored = android_app("com.a").replace(installation=FirebaseInstallation(
+        fid="fAAAAAAAAAAAAAAAAAAAAA", refresh_token="1_r", auth_token="a",
+        expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=7),
+    ))  # fmt: skip
+    stored = stored.replace(fcm=AppCredentialsFcm(token=stored.fcm.token,
+                                                  created_at=dt.datetime.now(dt.timezone.utc)))  # fmt: skip
+    store = MemoryStore()
+    await store.put_credentials("42", stored)
+    async with Pullkin(Endpoints(), store=store) as client:
+        credentials = await client.register_app(config)  # nothing due: no request at all
+    assert credentials == stored.replace(config=config)
+    assert store.credentials["42"] == credentials
+
+
+# --- more of the client -------------------------------------------------------------------------
+
+
+async def test_repr_shows_the_apps_and_the_state() -> None:
+    peer = ScriptedPeer()
+    async with receiving(peer, ("1", android_app("com.a"))) as client:
+        assert repr(client) == "<Pullkin apps=1 state=stopped>"
+        client._start(None)
+        await logged_in(peer)
+        await until(lambda: client.state is SessionState.CONNECTED)
+        assert repr(client) == "<Pullkin apps=1 state=connected>"
+
+
+async def test_stopping_an_app_that_never_started_is_harmless() -> None:
+    async with Pullkin(Endpoints()) as client:
+        await client.add_app("1", android_app("com.a"))
+        await client.stop("1")
+        assert client.apps() == {}
+
+
+async def test_stop_drops_queued_messages_unhandled_so_the_server_sends_them_again() -> None:
+    peer = ScriptedPeer()
+    async with receiving(peer, ("1", android_app("com.a"))) as client:
+        entered = anyio.Event()
+
+        @client.on_notification()
+        async def stuck(message: Message, stanza: DataMessageStanza) -> None:
+            entered.set()
+            await anyio.sleep_forever()
+
+        client._start(None)
+        connection = await logged_in(peer)
+        await connection.send(push("com.a", 1))
+        await entered.wait()
+        await connection.send(push("com.a", 2))  # queued behind the stuck one
+        app = client._apps["1"]
+        await until(lambda: app.queue.qsize() == 1)
+        await client.stop()
+        assert app.queue.empty()
+        assert app.ledger.in_progress == 0  # forgotten, not marked: both come back
+        assert app.ledger.handled() == []
+        assert connection.conn.take_confirmed() == []  # nothing was acknowledged
+
+
+async def test_a_failing_filter_is_logged_and_the_other_handlers_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    peer = ScriptedPeer()
+    async with receiving(peer, ("1", android_app("com.a"))) as client:
+        seen: list[str] = []
+
+        def broken_filter(message: Message, stanza: DataMessageStanza) -> bool:
+            raise KeyError("title")
+
+        @client.on_notification(broken_filter)
+        async def never(message: Message, stanza: DataMessageStanza) -> None:
+            raise AssertionError("a failing filter does not match")
+
+        @client.on_notification()
+        async def handler(message: Message, stanza: DataMessageStanza) -> None:
+            seen.append(message.data["n"])
+
+        client._start(None)
+        connection = await logged_in(peer)
+        await connection.send(push("com.a", 1))
+        await until(lambda: seen == ["1"])
+    [record] = [r for r in caplog.records if "filter of" in r.getMessage()]
+    assert "never" in record.getMessage()
+    assert isinstance(record.exc_info[1] if record.exc_info else None, KeyError)
+
+
+async def test_a_listener_gets_only_its_own_apps_messages() -> None:
+    peer = ScriptedPeer()
+    apps = [("1", android_app("com.a")), ("2", android_app("com.b"))]
+    async with receiving(peer, *apps) as client:
+        first, second = client.listen_coroutine("1"), client.listen_coroutine("2")
+        got_first = asyncio.ensure_future(first.__anext__())
+        got_second = asyncio.ensure_future(second.__anext__())
+        connection = await logged_in(peer)
+        await connection.send(push("com.a", 1), push("com.b", 2))
+        one, two = await got_first, await got_second
+        assert (one and one.data["n"], two and two.data["n"]) == ("1", "2")
+        await first.aclose()
+        await second.aclose()
+
+
+async def test_client_stats_add_up_the_sessions_with_the_latest_heartbeat() -> None:
+    peer = ScriptedPeer()
+    async with receiving(peer, ("1", android_app("com.a"))) as client:
+        client._start(None)
+        connection = await logged_in(peer)
+        await connection.expect(ev.HeartbeatPing, within=CONFIG.heartbeat_interval + 1)
+        await connection.send(ev.HeartbeatAck())
+        await until(lambda: client.stats.heartbeat_rtt is not None)
+        assert client.stats.last_heartbeat_at is not None
+        assert client.stats.logins == 1

@@ -28,13 +28,15 @@ async def kill_device(emu: Emulator, android_id: int) -> None:
     await emu.restart_mcs()
 
 
+@pytest.mark.parametrize("stored", [True, False], ids=["with a store", "in memory"])
 async def test_every_app_of_a_dead_device_registers_again_and_each_keeps_receiving(
-    emu: Emulator, tmp_path: Path
+    emu: Emulator, tmp_path: Path, stored: bool
 ) -> None:
     first = register_direct(emu).replace(config=emu.firebase_config)
     device = (first.gcm.android_id, first.gcm.security_token)
     second = register_direct(emu, device).replace(config=emu.firebase_config)
-    client = Pullkin(emu.endpoints, credentials_path=tmp_path / "c.json", session_config=FAST)
+    path = tmp_path / "c.json" if stored else None
+    client = Pullkin(emu.endpoints, credentials_path=path, session_config=FAST)
     errors: list[Exception] = []
     client.on_error(lambda error, stanza: errors.append(error))
     seen: list[tuple[str | None, str]] = []
@@ -61,8 +63,9 @@ async def test_every_app_of_a_dead_device_registers_again_and_each_keeps_receivi
     assert new["a"].gcm.android_id != new["b"].gcm.android_id
     assert first.gcm.android_id not in {s.device.android_id for s in client.sessions}
     await wait_for(lambda: len(client.sessions) == 2 and client.state is SessionState.CONNECTED)
-    stored = CredentialStore.open(tmp_path / "c.json")
-    assert (stored.get("a"), stored.get("b")) == (new["a"], new["b"])
+    if path is not None:
+        on_disk = CredentialStore.open(path)
+        assert (on_disk.get("a"), on_disk.get("b")) == (new["a"], new["b"])
     await emu.send(new["a"].fcm.token, data={"n": "1"})
     await emu.send(new["b"].fcm.token, data={"n": "2"})
     await wait_for(lambda: len(seen) == 2, within=10)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+from typing import Any
 
 import anyio
 import pytest
@@ -23,6 +24,7 @@ from _mcs_peer import (
     RecordingHooks,
     ScriptedPeer,
     Send,
+    SendRaw,
     Wait,
     play,
     running_session,
@@ -382,3 +384,186 @@ async def test_the_scripted_conversation_of_a_typical_day(caplog: pytest.LogCapt
         ])  # fmt: skip
     assert "MCS stream error from the server: overload later" in caplog.text
     assert caplog.text.count("MCS connected") == 2
+
+
+# --- more rare paths ---------------------------------------------------------------------------
+
+
+async def test_wait_connected_returns_once_logged_in_and_at_once_after() -> None:
+    peer = ScriptedPeer()
+    async with running_session(peer, config=CONFIG) as session:
+        connected_at: list[float] = []
+
+        async def waiter() -> None:
+            await session.wait_connected()
+            connected_at.append(anyio.current_time())
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(waiter)
+            connection = await peer.accept()
+            await anyio.sleep(1)
+            assert connected_at == []  # connected, not logged in: still waiting
+            await connection.login()
+        assert len(connected_at) == 1
+        with anyio.fail_after(0.001):
+            await session.wait_connected()
+
+
+class BuggyHooks(RecordingHooks):
+    """A client whose routing raises once: a bug, not a network failure."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bugs = 1
+
+    def route(self, stanza: DataMessageStanza) -> Any:
+        if self.bugs:
+            self.bugs -= 1
+            raise RuntimeError("bug in the client")
+        return super().route(stanza)
+
+
+async def test_a_bug_in_the_client_costs_a_reconnect_with_its_traceback_not_the_session(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hooks = BuggyHooks()
+    peer = ScriptedPeer()
+    async with running_session(peer, hooks, CONFIG):
+        await play(peer, [
+            Accept(), Login(), Send(ev.DataMessage(stanza(1))), ExpectClosed(within=1),
+            ExpectReconnect(after=(0.67, 1.0)), Login(),
+            Send(ev.DataMessage(stanza(1))),  # the server sends it again
+            Expect(ev.StreamAck, within=1),
+        ])  # fmt: skip
+    [record] = [r for r in caplog.records if "unexpected error" in r.getMessage()]
+    assert "bug in the client" in record.getMessage()
+    assert record.exc_info is not None  # a bug gets its traceback
+    assert [m.stanza.persistent_id for m in hooks.delivered] == [stanza(1).persistent_id]
+
+
+async def test_a_frame_of_an_unhandled_kind_is_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="pullkin.receiver")
+    peer = ScriptedPeer()
+    async with running_session(peer, config=CONFIG):
+        await play(peer, [
+            Accept(), Login(), SendRaw(bytes.fromhex("0f03616263")),  # TalkMetadata
+            Send(ev.HeartbeatPing()), Expect(ev.HeartbeatAck, within=1),
+        ])  # fmt: skip
+    assert "ignoring MCS frame with tag 15" in caplog.text
+    assert len(peer.connects) == 1
+
+
+async def test_a_message_without_persistent_id_is_acknowledged_once_handled() -> None:
+    hooks = RecordingHooks(hold=True)
+    peer = ScriptedPeer()
+    anonymous = stanza(1)
+    anonymous.ClearField("persistent_id")
+    async with running_session(peer, hooks, CONFIG):
+        connection = await play(peer, [Accept(), Login(), Send(ev.DataMessage(anonymous))])
+        assert connection is not None
+        await connection.quiet(5)  # in its handler: not acknowledged
+        hooks.finish()
+        await connection.expect(ev.StreamAck, within=1)
+    assert len(hooks.delivered) == 1
+    assert hooks.app.ledger.handled() == []  # no id: nothing to remember
+
+
+def idle(**app_data: str) -> DataMessageStanza:
+    message = DataMessageStanza(category="com.google.android.gsf.gtalkservice")
+    setattr(message, "from", "google.com")
+    for key, value in app_data.items():
+        message.app_data.add(key=key, value=value)
+    return message
+
+
+async def test_an_idle_notification_is_answered_like_chrome_and_never_delivered() -> None:
+    hooks = RecordingHooks()
+    peer = ScriptedPeer()
+    async with running_session(peer, hooks, CONFIG):
+        connection = await play(peer, [
+            Accept(), Login(), Send(ev.DataMessage(idle(IdleNotification="true"))),
+        ])  # fmt: skip
+        assert connection is not None
+        reply = await connection.expect(ev.DataMessage, within=1)
+        assert reply.stanza.category == "com.google.android.gsf.gtalkservice"
+        assert getattr(reply.stanza, "from") == "gcm@android.com"
+        assert [(i.key, i.value) for i in reply.stanza.app_data] == [("IdleNotification", "false")]
+        assert reply.stanza.ttl == 0
+        assert reply.stanza.sent > 0
+        # Another message for the MCS client itself: neither answered nor delivered.
+        await connection.send(ev.DataMessage(idle(other="x")))
+        await connection.quiet(5)
+    assert hooks.delivered == []
+
+
+async def test_a_failed_write_ends_the_link_and_the_session_reconnects(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hooks = RecordingHooks(hold=True)
+    peer = ScriptedPeer()
+    async with running_session(peer, hooks, CONFIG) as session:
+        connection = await play(peer, [Accept(), Login(), Send(ev.DataMessage(stanza(1)))])
+        assert connection is not None
+        await connection.quiet(1)
+        await connection.stop_reading()  # the peer is gone for writes (a reset)
+        hooks.finish()  # the acknowledgement's write fails
+        await play(peer, [ExpectReconnect(after=(0.67, 1.0)), Login()])
+        assert session.stats.reconnects == 1
+    lost = [r.getMessage() for r in caplog.records if "MCS connection lost" in r.getMessage()]
+    assert lost == ["MCS connection lost: WriteError: write failed: the other end is closed"]
+
+
+# A DataMessageStanza{from "x", category "c", app_data [{k: <ff>}]}: not UTF-8.
+NOT_UTF8 = bytes.fromhex("1a01782a01633a060a016b1201ff")
+
+
+def frame(body: bytes) -> bytes:
+    return bytes((8, len(body))) + body
+
+
+async def test_a_message_that_cannot_be_delivered_is_reported_once_and_acknowledged() -> None:
+    hooks = RecordingHooks()
+    peer = ScriptedPeer()
+    pid = b"\x4a\x04" + b"0:77"  # persistent_id "0:77"
+    async with running_session(peer, hooks, CONFIG) as session:
+        connection = await play(peer, [Accept(), Login()])
+        assert connection is not None
+        # Two copies in one chunk: the second waits for the first to be durable.
+        await connection.send_raw(frame(NOT_UTF8 + pid) * 2)
+        await connection.expect(ev.StreamAck, within=1)
+        assert connection.conn.stream_id_in == 2  # login + the StreamAck
+        assert session.stats.duplicates == 1
+        # A copy of a durable id is acknowledged at once; one without an id is reported.
+        await connection.send_raw(frame(NOT_UTF8 + pid) + frame(NOT_UTF8))
+        await connection.expect(ev.StreamAck, within=1)
+    assert session.stats.invalid == 2
+    assert [str(error)[:20] for error, _ in hooks.reports] == [
+        "message 0:77 cannot ", "message ? cannot be ",
+    ]  # fmt: skip
+    assert all("not valid UTF-8" in str(error) for error, _ in hooks.reports)
+    assert hooks.delivered == []
+
+
+@pytest.mark.parametrize(
+    "after",
+    [ev.Close(), bytes.fromhex("1000")],  # the server's Close, or a frame that kills the link
+    ids=["close", "bad frame"],
+)
+async def test_messages_in_the_chunk_that_ends_the_link_are_still_handled(
+    after: ev.Event | bytes,
+) -> None:
+    hooks = RecordingHooks()
+    peer = ScriptedPeer()
+    async with running_session(peer, hooks, CONFIG):
+        connection = await play(peer, [Accept(), Login()])
+        assert connection is not None
+        wire = connection.conn.send(ev.DataMessage(stanza(1)))
+        wire += after if isinstance(after, bytes) else connection.conn.send(after)
+        await connection.send_raw(wire)  # one chunk: the message, then the end
+        await connection.expect_closed(within=1)
+        # Not acknowledged on that link: the server sends it again on the next one.
+        second = await peer.accept(within=2)
+        await second.login()
+        await second.send(ev.DataMessage(stanza(1)))
+        await second.expect(ev.StreamAck, within=1)
+    assert [m.stanza.persistent_id for m in hooks.delivered] == [stanza(1).persistent_id]
