@@ -31,12 +31,13 @@ from test_emulator_support import (
 from pullkin.crypto import generate_keys
 from pullkin.emulator import Emulator
 from pullkin.emulator.fcm import send_message
+from pullkin.emulator.routes_common import new_registration_token
 from pullkin.endpoints import DEFAULT_VAPID_KEY
 from pullkin.proto.checkin_pb2 import AndroidCheckinResponse
 
 pytestmark = pytest.mark.anyio
 
-TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{11}:APA91b[A-Za-z0-9_-]{100,}")
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{11,22}:APA91b[A-Za-z0-9_-]{100,}")
 FID_SHAPE = re.compile(r"[cdef][A-Za-z0-9_-]{21}")
 # checkin.md §7, computed first check-in request (no id/token).
 FIRST_CHECKIN_HEX = "221560036a110803120b36332e302e333233342e3018017003b00100"
@@ -108,6 +109,23 @@ async def test_register3_web_flow_returns_a_gcm_token() -> None:
     assert (registration.android_id, registration.kind) == (device[0], "web")
     assert registration.app == "org.chromium.linux"
     assert registration.subtype == "wp:receiver.push.com#3f1c"
+
+
+async def test_register3_token_starts_with_the_instance_id_the_client_sent() -> None:
+    async with Emulator() as emu, client(emu) as session:
+        device = await checkin(session, emu)
+        form = {**web_form(DEFAULT_VAPID_KEY), "appid": "eXgZ8Ad1Tpw"}
+        _, text = await register3(session, emu, device, form)
+    assert text.removeprefix("token=").startswith("eXgZ8Ad1Tpw:APA91b"), text
+
+
+def test_a_token_made_without_an_instance_id_starts_as_chrome_instance_ids_do() -> None:
+    # Top nibble 0111: base64url 'c'..'f'; never '-', which a command line takes for a
+    # flag (pullkin send fcm --token -abc… failed now and then).
+    prefixes = {new_registration_token().split(":", 1)[0] for _ in range(400)}
+    assert {p[0] for p in prefixes} == set("cdef")
+    assert all(len(p) == 11 for p in prefixes)
+    assert new_registration_token("not a valid id!").split(":")[0][0] in "cdef"
 
 
 @pytest.mark.parametrize("sender", ["424242424242", "1234,5678"])

@@ -180,7 +180,7 @@ def _register_web(emu: Emulator, android_id: int, app: str, form: dict[str, str]
     registration = emu.state.find_gcm(android_id, app, subtype, sender)
     if registration is None or registration.kind != "web":
         registration = GcmRegistration(
-            token=new_registration_token(),
+            token=new_registration_token(form.get("appid")),
             android_id=android_id,
             app=app,
             subtype=subtype,
@@ -214,7 +214,7 @@ def _register_android(
     registration = emu.state.find_gcm(android_id, app, subtype, sender)
     if registration is None or registration.fid != installation.fid:
         registration = GcmRegistration(
-            token=new_registration_token(),
+            token=new_registration_token(installation.fid),
             android_id=android_id,
             app=app,
             subtype=subtype,

@@ -7,6 +7,7 @@ Facts: ../shared/protocol/register.md B.4, C.3 and fcm-send.md §1.4, §2, §6.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -275,9 +276,22 @@ def check_bearer(
 # --- ids --------------------------------------------------------------------------
 
 
-def new_registration_token() -> str:
-    """``<11 chars>:APA91b<134 chars>``: the shape of real GCM/FCM tokens (A.5)."""
-    return f"{secrets.token_urlsafe(9)[:11]}:APA91b{secrets.token_urlsafe(101)[:134]}"
+def new_registration_token(instance_id: str | None = None) -> str:
+    """``<instance id>:APA91b<134 chars>``: the shape of real GCM/FCM tokens (A.5).
+
+    The part before the colon is the instance the token was made for — the ``appid`` a
+    client sent, or an FID — else a fresh instance id shaped as Chrome makes them: 8
+    random bytes whose top nibble is 0111, base64url, 11 characters.  Either way it
+    starts with a letter (never ``-``, which a command line would take for an option).
+    """
+    if not instance_id or not _INSTANCE_ID.fullmatch(instance_id):
+        raw = bytearray(secrets.token_bytes(8))
+        raw[0] = 0x70 | (raw[0] & 0x0F)
+        instance_id = b64url_encode(bytes(raw))
+    return f"{instance_id}:APA91b{secrets.token_urlsafe(101)[:134]}"
+
+
+_INSTANCE_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 
 def new_fid() -> str:

@@ -278,7 +278,7 @@ async def _create_registration(request: web.Request) -> web.Response:
         if by_fid and existing.by_fid and existing.fid == installation.fid:
             forget_token(emu, existing.token)  # the installation's new subscription
     registration = FcmRegistration(
-        token=new_registration_token(),
+        token=new_registration_token(installation.fid),
         project_id=project,
         gcm_token=gcm_token,
         p256dh=p256dh,
