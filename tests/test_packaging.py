@@ -35,7 +35,15 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _source_files() -> set[str]:
+    """The files of SHIPPED that are part of the source: git's list in a checkout
+    (what .gitignore leaves out is not source), else every file on disk."""
     files = {"README.md", "LICENSE", "pyproject.toml"}
+    listed = subprocess.run(
+        ["git", "ls-files", "--", *SHIPPED], cwd=ROOT, capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+    if listed.returncode == 0 and listed.stdout.strip():
+        return files | set(listed.stdout.split())
     for top in SHIPPED:
         for path in (ROOT / top).rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
