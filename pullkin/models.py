@@ -310,6 +310,11 @@ class Message(_Model):
     payload: bytes | None = field(default=None, repr=False)
     raw: dict[str, Any] = field(default_factory=dict)
 
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document ``pullkin listen`` prints and sinks write: ``to_dict()``
+        with ``from_`` spelled ``from``, as readers of JSON expect."""
+        return {("from" if key == "from_" else key): value for key, value in self.to_dict().items()}
+
     def __post_init__(self) -> None:
         _check_aware("Message", "sent_at", self.sent_at)
         for key, value in self.data.items():

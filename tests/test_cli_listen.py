@@ -75,3 +75,14 @@ async def test_listen_on_a_file_without_apps_says_to_register_first(tmp_path: Pa
     assert process.returncode == 2
     assert stderr.count(b"\n") == 1
     assert b"holds no credentials for any app: run `pullkin register` first" in stderr
+
+
+def test_sinks_write_the_json_listen_prints() -> None:
+    from pullkin.models import Message
+    from pullkin.sinks._base import SinkRecord
+
+    message = Message(data={"k": "v"}, from_="1234", persistent_id="0:1", sender_id="42")
+    document = json.loads(SinkRecord.of(message).body)
+    assert document == message.to_json()
+    assert document["from"] == "1234"
+    assert "from_" not in document

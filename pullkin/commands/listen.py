@@ -138,8 +138,7 @@ async def _watch_connection(client: Pullkin, where: str) -> None:
 
 
 def _print(message: Message, stanza: DataMessageStanza) -> None:
-    document = message.to_dict()
-    document = {("from" if key == "from_" else key): value for key, value in document.items()}
+    document = message.to_json()
     try:
         sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
         sys.stdout.flush()

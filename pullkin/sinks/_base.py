@@ -49,7 +49,7 @@ class SinkRecord:
 
     @classmethod
     def of(cls, message: Message) -> SinkRecord:
-        body = json.dumps(message.to_dict(), ensure_ascii=False).encode()
+        body = json.dumps(message.to_json(), ensure_ascii=False).encode()
         return cls(body, message.persistent_id or None, message.sender_id)
 
 
