@@ -43,7 +43,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             "Receive FCM/GCM pushes like Chrome, send them through FCM, Web Push, HMS, "
             "Baidu, Umeng and Azure, and run a local FCM emulator for offline tests."
         ),
-        epilog="Run 'pullkin COMMAND --help' for a command's options.",
+        epilog=(
+            "first steps, offline:\n"
+            "  pullkin demo                      the whole path in one process\n"
+            "  pullkin emulator > emu.json &     the Google side, for the commands below\n"
+            "  pullkin register --emulator emu.json --credentials creds.json\n"
+            "  pullkin listen --emulator emu.json --credentials creds.json\n"
+            "  pullkin send webpush --emulator emu.json --subscription creds.json --data hi\n"
+            "\nRun 'pullkin COMMAND --help' for a command's options."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"pullkin {__version__}")
     add_verbose(parser)

@@ -295,3 +295,18 @@ def test_call_help_lists_the_vendors_own_methods(
     methods = set(described.split("keyword arguments: ")[1].split(", "))
     assert set(own) <= methods
     assert not set(foreign) & methods
+
+
+def test_an_emulator_config_not_written_yet_says_to_wait(tmp_path: Path) -> None:
+    (tmp_path / "emu.json").write_text("")  # `pullkin emulator > emu.json &` just started
+    result = pullkin(
+        "register",
+        "--emulator",
+        str(tmp_path / "emu.json"),
+        "--credentials",
+        "c.json",
+        cwd=tmp_path,
+    )
+    error = one_line_error(result, 2)
+    assert "is empty" in error
+    assert "try again" in error

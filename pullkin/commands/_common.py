@@ -63,9 +63,16 @@ def emulator_ssl(endpoints: Endpoints, path: str | Path) -> ssl.SSLContext:
 
 def _read(path: str | Path) -> dict[str, Any]:
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read emulator config {path}: {exc.strerror}") from None
+    if not text.strip():
+        raise ConfigError(
+            f"emulator config {path} is empty: `pullkin emulator > {path}` writes its line "
+            "once it serves (about a second after it starts); try again then"
+        )
+    try:
+        document = json.loads(text)
     except ValueError:
         raise _not_a_config(path) from None
     if not isinstance(document, dict) or not isinstance(document.get("endpoints"), dict):

@@ -11,6 +11,13 @@ Once it serves, it prints ONE line of JSON on stdout, then nothing else:
   service_account_path  a service-account JSON file (mode 0600) whose token_uri points at
                         the emulator: give it to firebase-admin or any Google client
 
+Save that line to a file and give it to the other commands with --emulator:
+
+  pullkin emulator > emu.json &
+  pullkin register --emulator emu.json --credentials creds.json
+  pullkin listen --emulator emu.json --credentials creds.json
+  pullkin send webpush --emulator emu.json --subscription creds.json --data hello
+
 With --print-chromium-flags it prints instead ONE line of Chromium switches (shell
 quoted) that make a Chromium's push service this emulator and trust its certificates
 (give Chromium a --user-data-dir too); see "Test Web Push in a real browser" in the
