@@ -118,7 +118,7 @@ def test_redact_url_hides_password_and_query() -> None:
 def test_sink_record_is_the_json_line_pullkin_listen_prints() -> None:
     message = _message()
     record = SinkRecord.of(message)
-    assert json.loads(record.body) == json.loads(json.dumps(message.to_dict()))
+    assert json.loads(record.body) == json.loads(json.dumps(message.to_json()))
     assert record.persistent_id == message.persistent_id
 
 
