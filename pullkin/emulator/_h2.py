@@ -206,6 +206,7 @@ class H2Server(asyncio.Protocol):
         self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._close()  # marks the TLS transport closed (Python 3.10 warns otherwise)
         for stream in self._streams.values():
             if stream.task is not None:
                 stream.task.cancel()
