@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from _receiver_support import FAST, register_direct, send, wait_for, web_stanza
 from _services import POSTGRES_DSN, need_postgres, unique
+from test_journal import window_model
 
 from pullkin.client import Pullkin
 from pullkin.emulator import Emulator
@@ -111,7 +112,9 @@ async def test_the_window_matches_the_embedded_store_step_by_step(
     pg: PgStore, emu: Emulator, tmp_path: Path
 ) -> None:
     """The same random sequence of group commits gives the same window in PostgreSQL as
-    in the embedded LocalStore (append, confirm, trim to the newest ``window``)."""
+    in the embedded LocalStore and as the contract's model (append, confirm, trim to
+    the newest ``window``) — ids handled again included: one still in the window, one
+    long evicted, one twice in a batch."""
     local = LocalStore.open(tmp_path / "creds.json", window=5)
     credentials = register_direct(emu)
     for store in (local, pg):
@@ -120,18 +123,24 @@ async def test_the_window_matches_the_embedded_store_step_by_step(
     rng = random.Random(7)
     fresh = (f"id{n}" for n in range(10_000))
     handled: list[str] = []
+    batches: list[list[IdChanges]] = []
     try:
-        for _ in range(40):
+        for step in range(60):
             changes = []
             for app in ("a", "b"):
                 new = [next(fresh) for _ in range(rng.randint(0, 4))]
+                again = rng.sample(handled, min(len(handled), rng.choice((0, 0, 1, 2))))
+                new = [*again, *new, *rng.sample(new, min(len(new), rng.randint(0, 1)))]
+                rng.shuffle(new)
                 handled += new
                 confirmed = rng.sample(handled, min(len(handled), rng.randint(0, 3)))
                 changes.append(IdChanges(app, new, confirmed))
+            batches.append(changes)
             await local.record_ids(changes)
             await pg.record_ids(changes)
+            expected = window_model(batches, pg.window)
             for app in ("a", "b"):
-                assert await pg.load_ids(app) == await local.load_ids(app)
+                assert await pg.load_ids(app) == await local.load_ids(app) == expected[app], step
         rows = await pg.pool.fetchval(f"SELECT count(*) FROM {pg.schema}.handled_ids")
         assert rows == 2 * pg.window
     finally:

@@ -5,6 +5,7 @@ files."""
 from __future__ import annotations
 
 import json
+import random
 import signal
 import sqlite3
 import stat
@@ -60,6 +61,93 @@ def test_the_window_stays_bounded_on_disk(journal: Journal) -> None:
         journal.record([IdChanges("1", handled=[f"{batch}:{n}" for n in range(3)])])
     assert journal.load("1").handled == ["18:1", "18:2", "19:0", "19:1", "19:2"]
     assert rows(journal.path) == 5
+
+
+def test_an_id_recorded_again_leaves_the_window_full(journal: Journal) -> None:
+    """The window is the newest ``window`` ids, however many of them were recorded
+    before: an id that moves to the newest end must not cost an older id its place."""
+    journal.record([IdChanges("1", handled=list("abcde"))])
+    journal.record([IdChanges("1", handled=["c", "f"])])
+    assert journal.load("1").handled == ["b", "d", "e", "c", "f"]
+    journal.record([IdChanges("1", handled=["g", "g", "f", "h"])])  # repeats in one batch
+    assert journal.load("1").handled == ["e", "c", "g", "f", "h"]
+    assert rows(journal.path) == 5
+
+
+def window_model(batches: list[list[IdChanges]], window: int) -> dict[str, StoredIds]:
+    """What the Store contract says the windows are after *batches* (a plain model)."""
+    handled: dict[str, dict[str, None]] = {}
+    unconfirmed: dict[str, set[str]] = {}
+    for batch in batches:
+        for change in batch:
+            ids = handled.setdefault(change.sender_id, {})
+            waiting = unconfirmed.setdefault(change.sender_id, set())
+            for pid in change.handled:
+                ids.pop(pid, None)
+                ids[pid] = None
+                waiting.add(pid)
+            for pid in list(ids)[: max(len(ids) - window, 0)]:
+                del ids[pid]
+            waiting &= set(ids)
+            waiting -= set(change.confirmed)
+    return {
+        app: StoredIds(list(ids), [pid for pid in ids if pid in unconfirmed[app]])
+        for app, ids in handled.items()
+    }
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_journal_keeps_the_newest_window_of_any_sequence(tmp_path: Path, seed: int) -> None:
+    """Random group commits, with ids handled again (recently, long ago, twice in one
+    batch) and confirmations, give the window the contract's model gives — also after
+    the journal is closed and opened again."""
+    rng = random.Random(seed)
+    window, batches, pool = 6, [], [f"id{n}" for n in range(30)]
+    journal = Journal.open(tmp_path / "j", window=window)
+    try:
+        for step in range(60):
+            batch = [
+                IdChanges(app, rng.choices(pool, k=rng.randint(0, 5)),
+                          rng.sample(pool, rng.randint(0, 3)))
+                for app in ("a", "b") if rng.random() < 0.8
+            ]  # fmt: skip
+            batches.append(batch)
+            journal.record(batch)
+            if step % 20 == 19:
+                journal.close()
+                journal = Journal.open(tmp_path / "j", window=window)
+            expected = window_model(batches, window)
+            for app in ("a", "b"):
+                assert journal.load(app) == expected.get(app, StoredIds([], [])), step
+    finally:
+        journal.close()
+    assert rows(tmp_path / "j") == sum(len(ids.handled) for ids in expected.values())
+
+
+def test_a_journal_of_schema_version_1_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A journal written before the window was counted (``user_version`` 1: the
+    ``handled`` table only) opens, keeps its ids and then trims by count."""
+    path = tmp_path / "j"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE handled (app TEXT NOT NULL, seq INTEGER NOT NULL, pid TEXT NOT NULL,"
+            " confirmed INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (app, pid)) WITHOUT ROWID"
+        )
+        db.execute("CREATE INDEX handled_by_seq ON handled (app, seq)")
+        rows_v1 = [("1", 1, "a", 1), ("1", 3, "b", 0), ("1", 4, "c", 0), ("2", 1, "x", 0)]
+        db.executemany("INSERT INTO handled VALUES (?, ?, ?, ?)", rows_v1)  # a gap at 2
+        db.execute("PRAGMA user_version = 1")
+    db.close()
+    journal = Journal.open(path, window=4)
+    try:
+        assert journal.load("1") == StoredIds(["a", "b", "c"], ["b", "c"])
+        journal.record([IdChanges("1", handled=["d"])])
+        assert journal.load("1").handled == ["a", "b", "c", "d"]  # the gap cost nothing
+        journal.record([IdChanges("1", handled=["e"])])
+        assert journal.load("1").handled == ["b", "c", "d", "e"]
+        assert journal.load("2") == StoredIds(["x"], ["x"])
+    finally:
+        journal.close()
 
 
 def test_a_failed_batch_changes_nothing(journal: Journal) -> None:
