@@ -2,23 +2,29 @@
 acknowledged.  One per ``Pullkin``, whatever the number of sessions and apps.
 
 A worker that finishes a message marks its id handled in the app's ledger and calls
-``soon()``.  The commit task then takes every ledger's changes — whatever finished
-while the previous commit was being written — records them in **one** store
-transaction, and only when that returned makes the ids durable in the ledgers, which
-hands back the copies parked on them for acknowledgement (``_ledger`` has the state
-machine).  So a batch costs one fsync whatever its size, a mark is durable within
-one batch of its handler returning, and it does not depend on a link being up: a
-message handled while the connection is down is durable at once and acknowledged on
-the next link.  A store that fails keeps the changes; they are retried with backoff
-while acknowledgements wait (the server keeps the messages meanwhile).
+``soon()``.  The commit task then takes the changes — whatever finished while the
+previous commit was being written — records them in **one** store transaction, and
+only when that returned makes the ids durable in the ledgers, which hands back the
+copies parked on them for acknowledgement (``_ledger`` has the state machine).  So a
+batch costs one fsync whatever its size, a mark is durable within one batch of its
+handler returning, and it does not depend on a link being up: a message handled
+while the connection is down is durable at once and acknowledged on the next link.
+A store that fails keeps the changes; they are retried with backoff while
+acknowledgements wait (the server keeps the messages meanwhile).
+
+A commit costs what changed, not the number of apps (a fleet worker has thousands):
+an attached ledger tells the commit (``on_change``) when it gets its first change, and
+the commit takes changes only from those apps.  None can slip through: an app leaves
+the set in the same step (no ``await`` between) as its changes are taken, and a change
+made while they are being written, or put back after a failed write, enters it again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from pullkin._ledger import IdLedger
@@ -39,14 +45,24 @@ class Committable(Protocol):
 
 
 class GroupCommit:
-    """Records handled ids in *store* (or only in memory without one), batch by batch."""
+    """Records handled ids in *store* (or only in memory without one), batch by batch,
+    for the apps ``attach`` gave it."""
 
-    def __init__(self, store: Store | None, apps: Callable[[], Iterable[Committable]]) -> None:
+    def __init__(self, store: Store | None) -> None:
         self.store = store
-        self._apps = apps
+        self._changed: dict[Committable, None] = {}  # apps whose ledgers have changes
         self._lock = asyncio.Lock()
         self._wanted = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+
+    def attach(self, app: Committable) -> None:
+        """Commit *app*'s changes from now on (set it up before changing its ledger)."""
+        app.ledger.on_change = functools.partial(self._track, app)
+        if app.ledger.dirty:
+            self._track(app)
+
+    def _track(self, app: Committable) -> None:
+        self._changed[app] = None
 
     def soon(self) -> None:
         """Something was handled: commit as soon as the current commit is written."""
@@ -66,7 +82,8 @@ class GroupCommit:
     async def commit(self) -> None:
         """Make every handled id durable, then acknowledge the copies parked on them."""
         async with self._lock:
-            taken = [(app, *app.ledger.take_changes()) for app in self._apps()]
+            apps, self._changed = self._changed, {}
+            taken = [(app, *app.ledger.take_changes()) for app in apps]
             changes = [IdChanges(app.key, h, c) for app, h, c in taken if h or c]
             if changes and self.store is not None:
                 try:

@@ -26,6 +26,8 @@ One persistent id moves through (design §6)::
   a later login list an id again).
 * ``abandon()`` — the workers are gone (stop, app replaced): ids never handled are
   forgotten, so their redelivery is dispatched again instead of waiting forever.
+* ``on_change`` — called when the ledger gets changes for the store while it had
+  none, so the group commit takes changes only from the ledgers that have some.
 
 After a crash only the durable window survives: an id that was handling or handled
 but not yet durable is redelivered by the server (it was never acknowledged) and
@@ -36,7 +38,7 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
 __all__ = ["IdLedger", "Verdict"]
@@ -75,6 +77,8 @@ class IdLedger(Generic[T]):
         # changes the store has not been given yet (see ``take_changes``)
         self._new_handled: list[str] = []
         self._new_confirmed: list[str] = []
+        #: called when changes appear while there were none (see the module docstring)
+        self.on_change: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -105,6 +109,7 @@ class IdLedger(Generic[T]):
             return
         self._active.setdefault(persistent_id, [])
         self._finished.add(persistent_id)
+        self._changing()
         self._new_handled.append(persistent_id)
 
     def abandon(self) -> list[T]:
@@ -127,6 +132,8 @@ class IdLedger(Generic[T]):
 
     def restore_changes(self, handled: list[str], confirmed: list[str]) -> None:
         """The store failed to record *handled* and *confirmed*: keep them for the next try."""
+        if handled or confirmed:
+            self._changing()
         self._new_handled[:0] = handled
         self._new_confirmed[:0] = confirmed
 
@@ -146,7 +153,13 @@ class IdLedger(Generic[T]):
     def confirm(self, persistent_ids: Iterable[str]) -> None:
         for persistent_id in persistent_ids:
             if self._unconfirmed.pop(persistent_id, 0) is None:
+                self._changing()
                 self._new_confirmed.append(persistent_id)
+
+    def _changing(self) -> None:
+        """A change for the store is about to be added."""
+        if self.on_change is not None and not (self._new_handled or self._new_confirmed):
+            self.on_change()
 
     # --- views ----------------------------------------------------------------------------
 

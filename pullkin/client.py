@@ -21,14 +21,16 @@ import contextlib
 import functools
 import inspect
 import logging
-from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass, field, fields
+from collections.abc import AsyncGenerator, Callable, Iterable
+from dataclasses import fields
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 import anyio
 
+from pullkin._apps import App as _App
+from pullkin._apps import AppTable
 from pullkin._commit import GroupCommit
 from pullkin._ledger import IdLedger
 from pullkin.core import PullkinCore
@@ -68,36 +70,16 @@ _STATE_ORDER = (
 )
 
 
-@dataclass(eq=False)
-class _App:
-    key: str
-    credentials: AppCredentials
-    ledger: IdLedger[Any]
-    queue: asyncio.Queue[tuple[DeviceSession, list[ev.DataMessage]]] = field(
-        default_factory=asyncio.Queue
-    )
-    workers: list[asyncio.Task[None]] = field(default_factory=list)
-
-    @property
-    def android_id(self) -> int:
-        return self.credentials.gcm.android_id
-
-
 class _DeviceHooks:
     """The client's side of one DeviceSession (see ``receiver.SessionHooks``)."""
 
     def __init__(self, client: Pullkin, android_id: int) -> None:
         self._client = client
         self.android_id = android_id
-        self._apps: tuple[tuple[int, int], list[_App]] = ((-1, -1), [])
 
     def apps(self) -> list[_App]:
-        """This device's apps (cached: asked for every message)."""
-        key = (self._client._apps_version, self.android_id)
-        if self._apps[0] != key:
-            apps = [a for a in self._client._apps.values() if a.android_id == self.android_id]
-            self._apps = (key, apps)
-        return self._apps[1]
+        """This device's apps (asked for every message: a dictionary lookup)."""
+        return self._client._apps.of_device(self.android_id)
 
     def route(self, stanza: DataMessageStanza) -> _App | None:
         """The app a message is for, or None when no app claims it (even with a single
@@ -169,12 +151,11 @@ class Pullkin(PullkinCore):
         self.session_config = session_config or SessionConfig()
         self._router = Router()
         self._error_handlers: list[ErrorHandler] = []
-        self._apps: dict[str, _App] = {}
-        self._apps_version = 0  # bumped whenever an app is added, removed or re-registered
+        self._apps = AppTable()
         self._sessions: dict[int, tuple[DeviceSession, asyncio.Task[None]]] = {}
         self._stopped_stats: list[SessionStats] = []  # of the sessions stopped so far
         self._listeners: list[tuple[str | None, asyncio.Queue[Message]]] = []
-        self._commits = GroupCommit(store, self._apps.values)
+        self._commits = GroupCommit(store)
         self._stopped = asyncio.Event()
         self._background: set[asyncio.Future[Any]] = set()
 
@@ -222,30 +203,39 @@ class Pullkin(PullkinCore):
         sender_id: str,
         credentials: AppCredentials,
         persistent_ids: set[str] | None = None,
+        *,
+        key: str | None = None,
     ) -> None:
-        """Receive for *credentials* (stored under *sender_id* when a store is set)."""
+        """Receive for *credentials*, registered with *sender_id* (which its messages
+        carry as ``Message.sender_id``).  *key* names the app in the store and in
+        ``run``/``stop``/``listen_coroutine``; by default the sender id.  Give each
+        app its own key to receive for several devices of one sender id (as a fleet
+        worker does); an app added under a key already taken replaces that app."""
         sender_id = str(sender_id)
+        key = sender_id if key is None else str(key)
+        if not key:
+            raise ConfigError("an app's key must not be empty")
         store = self.store
         stored: StoredIds | None = None
-        previous = self._apps.get(sender_id)
+        previous = self._apps.get(key)
         if previous is not None:
             self._stop_workers(previous)
             await self._persist()  # what it handled is durable before its ledger goes
             if store is None:
                 stored = StoredIds(previous.ledger.handled(), previous.ledger.unconfirmed())
         if store is not None:  # read after that commit: it may have been writing them
-            stored = await store.load_ids(sender_id)
+            stored = await store.load_ids(key)
         ledger: IdLedger[Any] = IdLedger(
             self.window, *((stored.handled, stored.unconfirmed) if stored else ())
         )
+        app = _App(key, sender_id, credentials, ledger)
+        self._commits.attach(app)
         for pid in persistent_ids or ():  # the caller's "already handled": recorded too
             if not ledger.seen(pid):
                 ledger.finish(pid)
-        app = _App(sender_id, credentials, ledger)
-        self._apps[sender_id] = app
-        self._apps_version += 1
-        if store is not None and await store.get_credentials(sender_id) != credentials:
-            await store.put_credentials(sender_id, credentials)
+        self._apps.put(app)
+        if store is not None and await store.get_credentials(key) != credentials:
+            await store.put_credentials(key, credentials)
         if self._sessions:
             self._start_app(app)
         if ledger.dirty:
@@ -253,15 +243,16 @@ class Pullkin(PullkinCore):
 
     async def add_stored_apps(self) -> list[str]:
         """Add every app the store holds (e.g. registered by ``pullkin register``);
-        returns their sender ids."""
+        returns their keys (their sender ids, unless stored under other keys)."""
         if self.store is None:
             raise ConfigError("no store: pass credentials_path= or store= to Pullkin")
-        senders = await self.store.sender_ids()
-        for sender in senders:
-            credentials = await self.store.get_credentials(sender)
+        keys = await self.store.sender_ids()
+        for key in keys:
+            credentials = await self.store.get_credentials(key)
             if credentials is not None:
-                await self.add_app(sender, credentials)
-        return senders
+                config = credentials.config
+                await self.add_app(config.sender_id if config else key, credentials, key=key)
+        return keys
 
     async def register_app(self, config: FirebaseConfig, *, retries: int = 5) -> AppCredentials:
         """Reuse the stored registration of *config* (refreshed if due) or register,
@@ -298,22 +289,32 @@ class Pullkin(PullkinCore):
         return stored if stored.config == config else stored.replace(config=config)
 
     def apps(self) -> dict[str, AppCredentials]:
-        return {key: app.credentials for key, app in self._apps.items()}
+        """The credentials of every app, by key."""
+        return {app.key: app.credentials for app in self._apps.values()}
 
     # --- running ----------------------------------------------------------------------------
 
     async def run(self, sender_ids: list[str] | None = None, timer: float = 0.05) -> None:
-        """Receive until :meth:`stop`.  Event driven: *timer* is accepted for
-        compatibility with the old Pullkin API and never used to poll."""
+        """Receive (for the apps *sender_ids* name — keys or sender ids — or every
+        app) until :meth:`stop`.  Event driven: *timer* is accepted for compatibility
+        with the old Pullkin API and never used to poll."""
         del timer
         self._start(sender_ids)
         await self._stopped.wait()
 
+    async def start(self, sender_ids: Iterable[str] | None = None) -> None:
+        """Start receiving for the apps *sender_ids* name (keys or sender ids; every
+        app if None) and return: their sessions run in the background until
+        :meth:`stop` or :meth:`stop_device`.  Apps already receiving are left as they
+        are, so a long-running client calls it again for the apps it adds."""
+        self._start(sender_ids)
+
     async def listen_coroutine(
         self, sender_id: str | None = None
     ) -> AsyncGenerator[Message | None, None]:
-        """Yield each message (of *sender_id*, or of every app) as it arrives; starts
-        receiving if :meth:`run` is not already running."""
+        """Yield each message (of the apps *sender_id* names — a key or a sender id —
+        or of every app) as it arrives; starts receiving if :meth:`run` is not already
+        running."""
         queue: asyncio.Queue[Message] = asyncio.Queue()
         entry = (str(sender_id) if sender_id is not None else None, queue)
         self._listeners.append(entry)
@@ -325,20 +326,22 @@ class Pullkin(PullkinCore):
             self._listeners.remove(entry)
 
     async def stop(self, sender_id: str | None = None) -> None:
-        """Stop one app's receiving, or everything (acknowledging what was handled,
-        and closing the HTTP session this client opened)."""
+        """Stop everything (acknowledging what was handled, and closing the HTTP
+        session this client opened), or remove the apps *sender_id* names (a key or a
+        sender id): their running handlers are cancelled, what they handled is durable
+        when this returns, and a device left without apps is disconnected."""
         if sender_id is not None:
-            app = self._apps.pop(str(sender_id), None)
-            self._apps_version += 1
-            if app is None:
-                return
-            self._stop_workers(app)
-            if not any(a.android_id == app.android_id for a in self._apps.values()):
-                await self._stop_session(app.android_id)
+            apps = self._apps.named([sender_id])
+            for app in apps:
+                self._apps.pop(app.key)
+                self._stop_workers(app)
+            await self._persist()
+            for android_id in {app.android_id for app in apps}:
+                if not self._apps.of_device(android_id):
+                    await self._stop_session(android_id)
             return
         try:
-            for android_id in list(self._sessions):
-                await self._stop_session(android_id)
+            await asyncio.gather(*map(self._stop_session, list(self._sessions)))
             workers = [worker for app in self._apps.values() for worker in app.workers]
             for app in self._apps.values():
                 self._stop_workers(app)
@@ -359,21 +362,34 @@ class Pullkin(PullkinCore):
         for session in self.sessions:
             await session.wait_connected()
 
-    def _start(self, sender_ids: list[str] | None) -> None:
+    async def stop_device(self, android_id: int) -> list[str]:
+        """Stop receiving on one device and remove its apps; returns their keys.  Its
+        connection ends once the messages in its handlers are done (up to
+        ``SessionConfig.stop_timeout``) and acknowledged; what its apps handled is
+        durable when this returns.  (A fleet worker gives a device up this way.)"""
+        await self._stop_session(android_id)
+        apps = list(self._apps.of_device(android_id))
+        for app in apps:
+            self._apps.pop(app.key)
+            self._stop_workers(app)
+        await self._persist()
+        return [app.key for app in apps]
+
+    def _start(self, sender_ids: Iterable[str] | None) -> None:
         if not self._apps:
             raise ConfigError("no app to receive for: call add_app() or register_app() first")
         self._stopped.clear()
         self._commits.start()
-        wanted = None if sender_ids is None else {str(s) for s in sender_ids}
-        for app in self._apps.values():
-            if (wanted is None or app.key in wanted) and not app.workers:
-                self._start_app(app)
+        for app in self._apps.named(sender_ids):
+            self._start_app(app)
 
     def _start_app(self, app: _App) -> None:
-        app.workers = [
-            asyncio.create_task(self._work(app), name=f"pullkin worker {app.key}")
-            for _ in range(self.concurrency)
-        ]
+        """Start *app*'s workers and its device's session, unless they run."""
+        if not app.workers:
+            app.workers = [
+                asyncio.create_task(self._work(app), name=f"pullkin worker {app.key}")
+                for _ in range(self.concurrency)
+            ]
         if app.android_id not in self._sessions:
             gcm = app.credentials.gcm
             device = Device(gcm.android_id, gcm.security_token, gcm.chrome_version)
@@ -441,14 +457,14 @@ class Pullkin(PullkinCore):
     def _build(self, app: _App, batch: list[ev.DataMessage]) -> list[Message | Exception]:
         """The batch's messages (or why each failed); one stanza that breaks the
         parser must not take the others down with it."""
-        keys, key = app.credentials.keys, app.key
+        keys, sender = app.credentials.keys, app.sender_id
         try:
-            return list(build_messages([e.stanza for e in batch], keys, sender_id=key))
+            return list(build_messages([e.stanza for e in batch], keys, sender_id=sender))
         except Exception:  # noqa: BLE001 - retried one by one below
             results: list[Message | Exception] = []
             for event in batch:
                 try:
-                    results.append(build_message(event.stanza, keys, sender_id=key))
+                    results.append(build_message(event.stanza, keys, sender_id=sender))
                 except Exception as exc:  # noqa: BLE001 - handed to _handle as the result
                     results.append(exc)
             return results
@@ -489,7 +505,7 @@ class Pullkin(PullkinCore):
             await self._call(session, route, message, stanza)
         session.stats.dispatched += 1
         for sender, queue in self._listeners:
-            if sender is None or sender == app.key:
+            if sender is None or app.named(sender):
                 queue.put_nowait(message)
 
     async def _call(
@@ -534,7 +550,7 @@ class Pullkin(PullkinCore):
         """After a refused MCS login: check in again; only if the answer says the
         device is gone (``CheckinError.device_gone``), register every app of it again
         (new tokens: ``on_error`` is told).  Any other failure is retried later."""
-        apps = [app for app in self._apps.values() if app.android_id == android_id]
+        apps = list(self._apps.of_device(android_id))
         if not apps:
             raise ConfigError(f"no app left for android_id {android_id}")
         first = apps[0].credentials
@@ -560,8 +576,7 @@ class Pullkin(PullkinCore):
                     "Firebase config; call register_app(config)"
                 ) from error
             credentials = await PullkinCore.register_app(self, app.credentials.config)
-            app.credentials = credentials
-            self._apps_version += 1
+            self._apps.replace_credentials(app, credentials)
             if self.store is not None:
                 await self.store.put_credentials(app.key, credentials)
             gcm = credentials.gcm

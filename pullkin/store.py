@@ -59,6 +59,8 @@ _ID_LISTS = ("persistent_ids", "unconfirmed_ids")
 class IdChanges:
     """What one group commit records for one app (see :meth:`Store.record_ids`)."""
 
+    #: the app's key: its sender id, unless it was added under a key of its own
+    #: (``Pullkin.add_app(key=...)``)
     sender_id: str
     #: ids whose handlers finished, in the order they finished: appended to the window
     #: as the newest ids, unconfirmed
@@ -85,8 +87,11 @@ class Store(Protocol):
 
     Contract:
 
-    * Credentials per app, keyed by sender id: ``put_credentials`` is durable when it
-      returns; ``remove_app`` forgets the app's credentials *and* its ids.
+    * Credentials per app, keyed by the app's key — its sender id, unless
+      ``Pullkin.add_app(key=...)`` gave it another (``sender_ids()`` lists the keys;
+      the arguments are positional, so an implementation names them as it likes):
+      ``put_credentials`` is durable when it returns; ``remove_app`` forgets the
+      app's credentials *and* its ids.
     * Per app, a bounded window of handled persistent ids, oldest first.
       ``record_ids`` is the group commit of the delivery state machine: every change of
       the sequence is applied in **one** atomic transaction that is **durable when the
@@ -97,9 +102,11 @@ class Store(Protocol):
       append and trim, never rewrite the window: it runs once per batch of handled
       messages.  On failure it raises (any ``Exception``) and changes nothing;
       ``Pullkin`` then keeps the ids, holds their acknowledgements back and retries.
-    * ``Pullkin`` calls ``record_ids`` for apps whose credentials it stored, never twice
-      at once on one store; every method runs on the event loop, so blocking I/O goes
-      to a thread (or an async driver).
+    * ``Pullkin`` calls ``record_ids`` for apps whose credentials it stored (also for
+      an app it just stopped: what it handled before), never twice at once on one
+      store, and only with the apps that changed; every method runs on the event
+      loop, so blocking I/O goes to a thread (or an async driver).  Ids of an app the
+      store no longer holds (removed meanwhile) may be ignored, never an error.
     * ``aclose`` releases connections and files; ``Pullkin`` calls it only for a store
       it opened itself (``credentials_path=``).
     """
@@ -109,19 +116,19 @@ class Store(Protocol):
         """How many handled ids per app are kept (10,000 by default)."""
         ...
 
-    async def get_credentials(self, sender_id: str) -> AppCredentials | None: ...
+    async def get_credentials(self, key: str, /) -> AppCredentials | None: ...
 
-    async def put_credentials(self, sender_id: str, credentials: AppCredentials) -> None: ...
+    async def put_credentials(self, key: str, credentials: AppCredentials, /) -> None: ...
 
-    async def remove_app(self, sender_id: str) -> None: ...
+    async def remove_app(self, key: str, /) -> None: ...
 
     async def sender_ids(self) -> list[str]: ...
 
-    async def load_ids(self, sender_id: str) -> StoredIds:
+    async def load_ids(self, key: str, /) -> StoredIds:
         """The app's window (empty lists for an unknown app)."""
         ...
 
-    async def record_ids(self, changes: Sequence[IdChanges]) -> None: ...
+    async def record_ids(self, changes: Sequence[IdChanges], /) -> None: ...
 
     async def aclose(self) -> None: ...
 

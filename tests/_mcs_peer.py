@@ -349,7 +349,8 @@ class RecordingHooks:
         self.hold = hold
         self.delivered: list[ev.DataMessage] = []
         self.held: list[tuple[DeviceSession, ev.DataMessage]] = []
-        self.commits = GroupCommit(None, lambda: [self.app])
+        self.commits = GroupCommit(None)
+        self.commits.attach(self.app)
         self.reauth_answers = list(reauth_answers)
         self.reauths: list[LoginError] = []
         self.reports: list[tuple[Exception, DataMessageStanza | None]] = []
@@ -374,6 +375,7 @@ class RecordingHooks:
         return [self.app.ledger]
 
     def handled(self) -> None:
+        self.commits.attach(self.app)  # again: a test may have put in a ledger of its own
         self.commits.soon()
 
     async def reauthenticate(self, error: LoginError) -> Device:

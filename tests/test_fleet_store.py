@@ -16,7 +16,7 @@ from test_journal import window_model
 from pullkin.client import Pullkin
 from pullkin.emulator import Emulator
 from pullkin.errors import ConfigError
-from pullkin.fleet import FleetKey, PgStore, app_key
+from pullkin.fleet import FleetKey, PgStore, StoredApp, app_key
 from pullkin.fleet.leases import Leases, Round, fair_share
 from pullkin.fleet.schema import SCHEMA_VERSION
 from pullkin.local_store import LocalStore
@@ -91,8 +91,8 @@ async def test_credentials_are_encrypted_at_rest_and_need_the_key(
     pg: PgStore, emu: Emulator
 ) -> None:
     credentials = register_direct(emu)
-    key = app_key("424242424242", credentials.gcm.android_id)
-    await pg.put_credentials(key, credentials)
+    key = await pg.add_app("424242424242", credentials)
+    assert key == app_key("424242424242", credentials.gcm.android_id)
     stored = await pg.pool.fetchval(f"SELECT data FROM {pg.schema}.credentials")
     assert credentials.fcm.token.encode() not in stored
     assert credentials.keys is not None
@@ -104,8 +104,39 @@ async def test_credentials_are_encrypted_at_rest_and_need_the_key(
     with pytest.raises(ConfigError, match="encrypted with fleet key id"):
         await PgStore(pg.pool, pg.schema, key=FleetKey.generate()[0]).get_credentials(key)
     assert await fresh.apps_of([credentials.gcm.android_id]) == {
-        credentials.gcm.android_id: [(key, credentials)]
+        credentials.gcm.android_id: [StoredApp(key, "424242424242", credentials)]
     }
+
+
+async def test_an_app_keeps_its_sender_id_when_its_credentials_are_stored_again(
+    pg: PgStore, emu: Emulator
+) -> None:
+    """The key is only a name: the sender id is stored beside it, and storing new
+    credentials under the key (a re-registration, as ``Pullkin`` does it) keeps it."""
+    first, second = register_direct(emu), register_direct(emu)
+    key = await pg.add_app("424242424242", first)
+    await pg.put_credentials(key, second)  # re-registered: another device, same app
+    assert await pg.apps_of([second.gcm.android_id]) == {
+        second.gcm.android_id: [StoredApp(key, "424242424242", second)]
+    }
+    assert await pg.apps_of([first.gcm.android_id]) == {}
+    # stored the way Pullkin stores a new app: the key is its sender id
+    await pg.put_credentials("999", register_direct(emu))
+    assert (
+        await pg.pool.fetchval(f"SELECT sender_id FROM {pg.schema}.apps WHERE app_key = '999'")
+        == "999"
+    )
+
+
+async def test_ids_of_an_app_removed_meanwhile_are_skipped_not_an_error(
+    pg: PgStore, emu: Emulator
+) -> None:
+    await pg.put_credentials("a", register_direct(emu))
+    await pg.put_credentials("b", register_direct(emu))
+    await pg.remove_app("b")
+    await pg.record_ids([IdChanges("a", ["x"]), IdChanges("b", ["y"], ["z"])])
+    assert (await pg.load_ids("a")).handled == ["x"]
+    assert (await pg.load_ids("b")).handled == []
 
 
 async def test_the_window_matches_the_embedded_store_step_by_step(

@@ -22,8 +22,8 @@ Sinks (--sink):
   nats://HOST:4222/SUBJECT[?stream=NAME&dedup=120]     JetStream, Nats-Msg-Id
   https://HOST/PATH                                    POST, Idempotency-Key header
                                                        (PULLKIN_WEBHOOK_SECRET signs)
-Each message is the JSON line `pullkin listen` prints; its sender_id is the fleet's
-app key, <sender id>/<android id>.
+Each message is the JSON line `pullkin listen` prints (sender_id: the app's sender
+id).
 
 examples:
   export PULLKIN_FLEET_STORE=postgresql://postgres@127.0.0.1/pullkin
@@ -49,7 +49,7 @@ from pullkin.commands._common import load_emulator_config
 from pullkin.endpoints import Endpoints
 from pullkin.errors import ConfigError, StoreError
 from pullkin.fleet._secrets import FleetKey
-from pullkin.fleet.pgstore import PgStore, app_key, asyncpg_module
+from pullkin.fleet.pgstore import PgStore, asyncpg_module
 from pullkin.fleet.status import format_status, read_status
 from pullkin.local_store import LocalStore
 from pullkin.sinks import open_sink
@@ -148,8 +148,7 @@ async def _import(store: PgStore, path: str) -> None:
             credentials = await local.get_credentials(sender)
             if credentials is None:
                 continue
-            key = app_key(sender, credentials.gcm.android_id)
-            await store.put_credentials(key, credentials)
+            key = await store.add_app(sender, credentials)
             ids = await local.load_ids(sender)
             unconfirmed = set(ids.unconfirmed)
             confirmed = [pid for pid in ids.handled if pid not in unconfirmed]

@@ -15,9 +15,9 @@ The CLI is ``pullkin fleet add | run | status | keygen``.  Needs the extra:
 
 from __future__ import annotations
 
-__all__ = ["FleetKey", "FleetWorker", "Leases", "PgStore", "app_key"]
+__all__ = ["FleetKey", "FleetWorker", "Leases", "PgStore", "StoredApp", "app_key"]
 
 from pullkin.fleet._secrets import FleetKey
 from pullkin.fleet.leases import Leases
-from pullkin.fleet.pgstore import PgStore, app_key
+from pullkin.fleet.pgstore import PgStore, StoredApp, app_key
 from pullkin.fleet.worker import FleetWorker

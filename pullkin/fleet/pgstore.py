@@ -8,10 +8,12 @@ ones, and a ``DELETE`` of the oldest rows of each app that went past the window
 (counted in memory, so no app is scanned to trim it).  PostgreSQL's commit is durable
 when it returns (``synchronous_commit`` on, its default).
 
-App keys: ``Pullkin`` keys apps by sender id; a fleet receives for many devices of
-the same sender id, so it keys each app ``<sender id>/<android id>``
-(``app_key()``); ``apps.sender_id`` keeps the sender id either way.  Credentials are
-sealed with the fleet key when one is given (``fleet._secrets``).
+App keys: every row is keyed by the app's key (``Pullkin.add_app(key=...)``).  A fleet
+receives for many devices of one sender id, so ``add_app`` keys each app
+``<sender id>/<android id>`` (``app_key()``) and keeps its sender id in
+``apps.sender_id``; ``apps_of`` hands both back, so messages carry the sender id.  The
+key is only a name: nothing parses it.  Credentials are sealed with the fleet key when
+one is given (``fleet._secrets``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pullkin.errors import ConfigError, StoreError
@@ -28,7 +30,7 @@ from pullkin.fleet.schema import check_schema_name, migrate
 from pullkin.models import AppCredentials
 from pullkin.store import IdChanges, StoredIds
 
-__all__ = ["PgStore", "app_key", "asyncpg_module"]
+__all__ = ["PgStore", "StoredApp", "app_key", "asyncpg_module"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,14 @@ def asyncpg_module() -> Any:
 def app_key(sender_id: str, android_id: int) -> str:
     """The fleet's key of the app of *sender_id* on device *android_id*."""
     return f"{sender_id}/{android_id}"
+
+
+class StoredApp(NamedTuple):
+    """One app as ``PgStore.apps_of`` returns it."""
+
+    key: str
+    sender_id: str
+    credentials: AppCredentials
 
 
 def split_dsn(url: str) -> tuple[str, str]:
@@ -123,34 +133,46 @@ class PgStore:
 
     # --- credentials ---------------------------------------------------------------------
 
-    async def get_credentials(self, sender_id: str) -> AppCredentials | None:
-        cached = self._cache.get(sender_id)
+    async def get_credentials(self, key: str) -> AppCredentials | None:
+        cached = self._cache.get(key)
         if cached is not None:
             return cached
         row = await self.pool.fetchrow(
             f"SELECT key_id, nonce, data FROM {self.schema}.credentials WHERE app_key = $1",
-            sender_id,
+            key,
         )
-        return None if row is None else self._open_row(sender_id, row)
+        return None if row is None else self._open_row(key, row)
 
-    async def put_credentials(self, sender_id: str, credentials: AppCredentials) -> None:
+    async def add_app(self, sender_id: str, credentials: AppCredentials) -> str:
+        """Store an app for the fleet under its own key (``app_key``); returns the key."""
+        key = app_key(sender_id, credentials.gcm.android_id)
+        await self.put_credentials(key, credentials, sender_id=sender_id)
+        return key
+
+    async def put_credentials(
+        self, key: str, credentials: AppCredentials, *, sender_id: str | None = None
+    ) -> None:
+        """Store *credentials* under *key*.  The app's sender id is *sender_id*, else
+        the one already stored, else its Firebase config's, else *key* itself (as
+        ``Pullkin`` keys an app by default)."""
         s = self.schema
         android_id = credentials.gcm.android_id
-        sealed = seal(self.key, sender_id, json.dumps(credentials.to_dict()).encode())
+        config = credentials.config
+        fallback = sender_id or (config.sender_id if config is not None else key)
+        sealed = seal(self.key, key, json.dumps(credentials.to_dict()).encode())
         async with self.pool.acquire() as conn, conn.transaction():
-            old = await conn.fetchval(
-                f"SELECT android_id FROM {s}.apps WHERE app_key = $1", sender_id
-            )
+            old = await conn.fetchval(f"SELECT android_id FROM {s}.apps WHERE app_key = $1", key)
             await conn.execute(
                 f"""INSERT INTO {s}.apps (app_key, android_id, sender_id) VALUES ($1, $2, $3)
-                    ON CONFLICT (app_key) DO UPDATE SET android_id = $2""",
-                sender_id, android_id, sender_id.partition("/")[0],
+                    ON CONFLICT (app_key) DO UPDATE
+                    SET android_id = $2, sender_id = coalesce($4, apps.sender_id)""",
+                key, android_id, fallback, sender_id,
             )  # fmt: skip
             await conn.execute(
                 f"""INSERT INTO {s}.credentials (app_key, key_id, nonce, data)
                     VALUES ($1, $2, $3, $4) ON CONFLICT (app_key) DO UPDATE
                     SET key_id = $2, nonce = $3, data = $4, updated_at = now()""",
-                sender_id, *sealed,
+                key, *sealed,
             )  # fmt: skip
             await conn.execute(
                 f"INSERT INTO {s}.leases (android_id) VALUES ($1) ON CONFLICT DO NOTHING",
@@ -158,18 +180,18 @@ class PgStore:
             )
             if old is not None and old != android_id:
                 await self._drop_lease_if_unused(conn, old)
-        self._cache[sender_id] = credentials
+        self._cache[key] = credentials
 
-    async def remove_app(self, sender_id: str) -> None:
+    async def remove_app(self, key: str) -> None:
         s = self.schema
         async with self.pool.acquire() as conn, conn.transaction():
             android_id = await conn.fetchval(
-                f"DELETE FROM {s}.apps WHERE app_key = $1 RETURNING android_id", sender_id
+                f"DELETE FROM {s}.apps WHERE app_key = $1 RETURNING android_id", key
             )
             if android_id is not None:
                 await self._drop_lease_if_unused(conn, android_id)
-        self._cache.pop(sender_id, None)
-        self._counts.pop(sender_id, None)
+        self._cache.pop(key, None)
+        self._counts.pop(key, None)
 
     async def _drop_lease_if_unused(self, conn: Any, android_id: int) -> None:
         s = self.schema
@@ -180,23 +202,24 @@ class PgStore:
         )
 
     async def sender_ids(self) -> list[str]:
+        """Every app's key (``Store`` calls them sender ids: they are, unless an app
+        was stored under a key of its own)."""
         rows = await self.pool.fetch(f"SELECT app_key FROM {self.schema}.apps ORDER BY app_key")
         return [row[0] for row in rows]
 
-    async def apps_of(
-        self, android_ids: Sequence[int]
-    ) -> dict[int, list[tuple[str, AppCredentials]]]:
-        """The apps (key, credentials) of each device in *android_ids*, in one query."""
+    async def apps_of(self, android_ids: Sequence[int]) -> dict[int, list[StoredApp]]:
+        """The apps of each device in *android_ids*, in one query."""
         rows = await self.pool.fetch(
-            f"""SELECT a.android_id, a.app_key, c.key_id, c.nonce, c.data
+            f"""SELECT a.android_id, a.app_key, a.sender_id, c.key_id, c.nonce, c.data
                 FROM {self.schema}.apps a JOIN {self.schema}.credentials c USING (app_key)
                 WHERE a.android_id = ANY($1::bigint[]) ORDER BY a.android_id, a.app_key""",
             list(android_ids),
         )
-        found: dict[int, list[tuple[str, AppCredentials]]] = {}
+        found: dict[int, list[StoredApp]] = {}
         for row in rows:
             credentials = self._open_row(row["app_key"], row)
-            found.setdefault(row["android_id"], []).append((row["app_key"], credentials))
+            app = StoredApp(row["app_key"], row["sender_id"], credentials)
+            found.setdefault(row["android_id"], []).append(app)
         return found
 
     def _open_row(self, key: str, row: Any) -> AppCredentials:
@@ -218,14 +241,14 @@ class PgStore:
 
     # --- the handled-id window ------------------------------------------------------------
 
-    async def load_ids(self, sender_id: str) -> StoredIds:
+    async def load_ids(self, key: str) -> StoredIds:
         rows = await self.pool.fetch(
             f"""SELECT persistent_id, unconfirmed FROM {self.schema}.handled_ids
                 WHERE app_key = $1 ORDER BY seq DESC LIMIT $2""",
-            sender_id, self._window,
+            key, self._window,
         )  # fmt: skip
         rows.reverse()
-        self._counts[sender_id] = len(rows)
+        self._counts[key] = len(rows)
         handled = [row[0] for row in rows]
         return StoredIds(handled, [row[0] for row in rows if row[1]])
 
@@ -260,9 +283,12 @@ class PgStore:
         self, conn: Any, keys: list[str], pids: list[str], counts: dict[str, int]
     ) -> None:
         s = self.schema
+        # An app removed meanwhile (its ids were still on their way) is skipped, not an
+        # error that would hold every other app's marks back.
         rows = await conn.fetch(
             f"""INSERT INTO {s}.handled_ids AS h (app_key, persistent_id)
                 SELECT k, p FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(k, p, n)
+                WHERE EXISTS (SELECT 1 FROM {s}.apps a WHERE a.app_key = t.k)
                 ORDER BY n
                 ON CONFLICT (app_key, persistent_id)
                 DO UPDATE SET seq = nextval('{s}.handled_seq'), unconfirmed = true

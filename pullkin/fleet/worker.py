@@ -2,10 +2,12 @@
 hands every message to a sink.
 
 It is a ``Pullkin`` client whose store is the fleet's ``PgStore`` and whose one
-handler is the sink, plus a loop of lease rounds (``fleet.leases``): devices whose
-lease it gains are added (credentials and handled-id window from PostgreSQL) and
-connected; devices it must give up are stopped — handled ids durable, acks sent —
-before their leases are freed; devices whose lease was taken are stopped at once.
+handler is the sink, plus a loop of lease rounds (``fleet.leases``): the apps of
+devices whose lease it gains are added under their fleet keys (``add_app(sender_id,
+credentials, key=...)``: credentials and handled-id window from PostgreSQL, the true
+sender id on every message) and started (``Pullkin.start``); devices it must give up
+are stopped with ``Pullkin.stop_device`` — handled ids durable, acks sent — before
+their leases are freed; devices whose lease was taken are stopped at once.
 
 Delivery across a failover: a message is acknowledged to FCM only after the sink
 confirmed it and its handled mark is durable in PostgreSQL.  When a worker dies, FCM
@@ -131,23 +133,20 @@ class FleetWorker:
         apps = await self.store.apps_of(android_ids)
         keys: list[str] = []
         for android_id, entries in apps.items():
-            for key, credentials in entries:
-                await self.client.add_app(key, credentials)
-                keys.append(key)
-            self.devices[android_id] = [key for key, _ in entries]
+            for app in entries:
+                await self.client.add_app(app.sender_id, app.credentials, key=app.key)
+            self.devices[android_id] = [app.key for app in entries]
+            keys += self.devices[android_id]
         if keys:
-            self.client._start(keys)
+            await self.client.start(keys)
         log.info("now receiving for %d more device(s), %d in all", len(apps), len(self.devices))
 
     async def _stop_devices(self, android_ids: Iterable[int]) -> None:
         """Stop devices: each session flushes (durable marks, acks) before its apps go."""
         chosen = [a for a in android_ids if a in self.devices]
-        await asyncio.gather(*(self.client._stop_session(a) for a in chosen))
+        await asyncio.gather(*map(self.client.stop_device, chosen))
         for android_id in chosen:
-            keys = self.devices.pop(android_id)
-            for key in keys:
-                await self.client.stop(key)
-            self.store.forget_cached(keys)
+            self.store.forget_cached(self.devices.pop(android_id))
 
     async def _leave(self) -> None:
         """Stop every device, then free every lease and say so (SIGTERM)."""
