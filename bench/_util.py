@@ -35,9 +35,21 @@ def emit(name: str, figures: dict[str, Any]) -> None:
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
         **figures,
+        "load_average": {"at_start": _LOAD_AT_START, "at_end": _load()},
     }
     json.dump(record, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
+
+
+def _load() -> list[float] | None:
+    """The 1/5/15-minute load averages (``uptime``): how busy the machine was."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+_LOAD_AT_START = _load()
 
 
 def pin_one_core() -> None:

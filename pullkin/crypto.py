@@ -10,10 +10,11 @@ Decryption is the receive hot path, so it derives keys with one HMAC call per HK
 step (``pullkin._ece``) instead of generic HKDF objects, the receiver's private key is
 loaded once per ``AppCredentialsKeys``, and ``decrypt_many`` works through a burst
 phase by phase.  ``encrypt`` is
-the reference http_ece implementation; ``seal`` produces the same bodies with the
-lean derivation for the send hot paths (the Web Push sender, the emulator's FCM
-delivery).  The tests cross-check all of them with each other, with http_ece in both
-directions and with the published vectors.
+the reference http_ece implementation; ``seal`` and ``seal_many`` (``pullkin._seal``,
+re-exported here) produce the same bodies with the lean derivation for the send hot
+paths (the Web Push sender, the emulator's FCM delivery).  The tests cross-check all
+of them with each other, with http_ece in both directions and with the published
+vectors.
 
 Every failure raises ``DecryptionError`` saying what was wrong; a wrong key or a
 tampered body can never yield plaintext (AES-GCM authenticates it).
@@ -24,9 +25,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import http_ece
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -34,14 +33,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pullkin._b64 import b64decode_any, b64url_encode
-from pullkin._ece import (
-    Schedule,
-    aes128gcm_keys,
-    aesgcm_keys,
-    content_keys,
-    decrypt_record,
-    salted_keys,
-    schedule,
+from pullkin._ece import aes128gcm_keys, aesgcm_keys, content_keys, decrypt_record
+from pullkin._seal import (
+    ContentEncoding,
+    EncryptedPayload,
+    KeyAgreement,
+    SealRequest,
+    load_point,
+    seal,
+    seal_many,
 )
 from pullkin._webpush_headers import parse_crypto_key, parse_encryption
 from pullkin.errors import ConfigError, DecryptionError
@@ -51,6 +51,7 @@ __all__ = [
     "ContentEncoding",
     "EncryptedPayload",
     "KeyAgreement",
+    "SealRequest",
     "aes128gcm_keys",
     "aesgcm_keys",
     "content_keys",
@@ -65,9 +66,8 @@ __all__ = [
     "parse_crypto_key",
     "parse_encryption",
     "seal",
+    "seal_many",
 ]
-
-ContentEncoding = Literal["aes128gcm", "aesgcm"]
 
 _CURVE = ec.SECP256R1()
 _ECDH = ec.ECDH()
@@ -254,119 +254,6 @@ def _goog_raw_data(app_data: Mapping[str, str]) -> bytes:
 
 
 # --- encrypt (reference implementation: http_ece) -----------------------------------
-
-
-@dataclass(frozen=True)
-class EncryptedPayload:
-    """An encrypted Web Push body and the metadata that must travel with it."""
-
-    body: bytes
-    encoding: ContentEncoding
-    encryption: str | None = None
-    crypto_key: str | None = None
-
-    def headers(self) -> dict[str, str]:
-        """RFC 8030 request headers describing the body."""
-        headers: dict[str, str] = {"Content-Encoding": self.encoding}
-        if self.encryption is not None and self.crypto_key is not None:
-            headers["Encryption"] = self.encryption
-            headers["Crypto-Key"] = self.crypto_key
-        return headers
-
-    def app_data(self) -> dict[str, str]:
-        """The DataMessageStanza app_data FCM attaches to this body."""
-        if self.encoding == "aes128gcm":
-            return {"content-encoding": "aes128gcm"}
-        return {"encryption": self.encryption or "", "crypto-key": self.crypto_key or ""}
-
-
-@dataclass(frozen=True)
-class KeyAgreement:
-    """A sender's ephemeral public key and its ECDH secret with one receiver key.
-
-    A fresh one per message is the norm; the emulator may reuse one per
-    registration for a while (with a fresh salt per message) to save the ECDH.
-    """
-
-    sender_public: bytes
-    secret: bytes = field(repr=False)
-    _schedules: dict[tuple[str, bytes, bytes], Schedule] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
-
-    @cached_property
-    def crypto_key(self) -> str:
-        """The aesgcm ``Crypto-Key`` value naming this sender key."""
-        return f"dh={b64url_encode(self.sender_public)}"
-
-    def schedule(self, encoding: ContentEncoding, receiver: bytes, auth: bytes) -> Schedule:
-        """The salt-independent derivation for one receiver, computed once."""
-        key = (encoding, receiver, auth)
-        derived = self._schedules.get(key)
-        if derived is None:
-            if len(self._schedules) >= 8:  # one receiver per agreement is the norm
-                self._schedules.clear()
-            derived = schedule(encoding, self.secret, auth, receiver, self.sender_public)
-            self._schedules[key] = derived
-        return derived
-
-    @classmethod
-    def make(
-        cls,
-        receiver: bytes | ec.EllipticCurvePublicKey,
-        private: ec.EllipticCurvePrivateKey | None = None,
-    ) -> KeyAgreement:
-        """Agree with *receiver* (its 65-byte point, or the loaded key: a sender that
-        pushes to one subscription often keeps it loaded, which saves a decode)."""
-        peer = receiver if isinstance(receiver, ec.EllipticCurvePublicKey) else load_point(receiver)
-        private = private or ec.generate_private_key(_CURVE)
-        public = private.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
-        return cls(public, private.exchange(_ECDH, peer))
-
-
-def load_point(point: bytes) -> ec.EllipticCurvePublicKey:
-    """A 65-byte uncompressed P-256 point as a key (``ConfigError`` if invalid)."""
-    try:
-        return ec.EllipticCurvePublicKey.from_encoded_point(_CURVE, point)
-    except ValueError:
-        raise ConfigError("p256dh is not a point on P-256") from None
-
-
-def seal(
-    plaintext: bytes,
-    p256dh: bytes,
-    auth: bytes,
-    encoding: ContentEncoding = "aes128gcm",
-    *,
-    salt: bytes | None = None,
-    agreement: KeyAgreement | None = None,
-    receiver_key: ec.EllipticCurvePublicKey | None = None,
-) -> EncryptedPayload:
-    """Encrypt one record like :func:`encrypt`, on the send hot path.
-
-    Same result format, but with the derivation ``decrypt`` uses and one AES-GCM call
-    (http_ece's generic HKDF objects cost more than the ECDH itself); the tests check
-    it against :func:`encrypt` and the published vectors.  *p256dh* and *auth* are
-    raw bytes, validated by the caller.
-    """
-    agreement = agreement or KeyAgreement.make(receiver_key or p256dh)
-    salt = salt if salt is not None else os.urandom(16)
-    sender = agreement.sender_public
-    cek, nonce = salted_keys(salt, agreement.schedule(encoding, p256dh, auth))
-    if encoding == "aes128gcm":
-        rs = max(_DEFAULT_RS, len(plaintext) + 1 + _TAG)
-        header = _AES128GCM_HEADER_STRUCT.pack(salt, rs, _KEY_LEN) + sender
-        record = AESGCM(cek).encrypt(nonce, plaintext + b"\x02", None)
-        return EncryptedPayload(header + record, "aes128gcm")
-    encryption = f"salt={b64url_encode(salt)}"
-    if len(plaintext) + 2 > _DEFAULT_RS:
-        encryption += f";rs={len(plaintext) + 2}"
-    return EncryptedPayload(
-        AESGCM(cek).encrypt(nonce, b"\x00\x00" + plaintext, None),
-        "aesgcm",
-        encryption=encryption,
-        crypto_key=agreement.crypto_key,
-    )
 
 
 def encrypt(

@@ -589,3 +589,78 @@ def test_decrypt_many_matches_decrypt_item_by_item(kinds: list[str]) -> None:
     assert sum(isinstance(r, bytes) for r in results) == sum(
         kind in ("aesgcm", "aes128gcm") for kind in kinds
     )
+
+
+# --- seal_many: a burst sealed phase by phase, as the Web Push sender does ----------
+
+
+def _seal_request(
+    plaintext: bytes, encoding: crypto.ContentEncoding, keys: AppCredentialsKeys = RECEIVER
+) -> crypto.SealRequest:
+    receiver = crypto.load_point(keys.public_bytes)
+    return crypto.SealRequest(plaintext, keys.public_bytes, keys.auth_bytes, encoding, receiver)
+
+
+def test_seal_many_reproduces_the_rfc8291_and_walrus_vectors_inside_a_burst() -> None:
+    other = ec.generate_private_key(ec.SECP256R1())
+    sealed = crypto.seal_many(
+        [
+            _seal_request(RFC8291["plaintext"], "aes128gcm", RFC8291_KEYS),
+            _seal_request(b"filler between the vectors", "aes128gcm"),
+            _seal_request(b"I am the walrus", "aesgcm", WALRUS_KEYS),
+        ],
+        salts=[b(RFC8291["salt"]), os.urandom(16), b(WALRUS["salt"])],
+        private_keys=[sender_key(RFC8291["as_private"]), other, sender_key(WALRUS["as_private"])],
+    )
+    assert sealed[0].body == b(RFC8291["body"])
+    assert sealed[0].headers() == {"Content-Encoding": "aes128gcm"}
+    assert sealed[2].body == b(WALRUS["ciphertext"])
+    assert sealed[2].app_data() == WALRUS_APP_DATA
+    assert decrypt(sealed[1].body, sealed[1].app_data(), RECEIVER) == b"filler between the vectors"
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    burst=st.lists(
+        st.tuples(st.binary(max_size=4096), st.sampled_from(["aes128gcm", "aesgcm"])),
+        max_size=12,
+    )
+)
+def test_seal_many_equals_seal_one_at_a_time_and_decrypts(
+    burst: list[tuple[bytes, crypto.ContentEncoding]],
+) -> None:
+    requests = [_seal_request(plaintext, encoding) for plaintext, encoding in burst]
+    privates = [ec.generate_private_key(ec.SECP256R1()) for _ in burst]
+    salts = [os.urandom(16) for _ in burst]
+    sealed = crypto.seal_many(requests, salts=salts, private_keys=privates)
+    assert len(sealed) == len(burst)
+    for request, private, salt, payload in zip(requests, privates, salts, sealed, strict=True):
+        alone = crypto.seal(
+            request.plaintext, request.p256dh, request.auth, request.encoding, salt=salt,
+            agreement=crypto.KeyAgreement.make(request.receiver_key, private),
+        )  # fmt: skip
+        assert payload == alone
+        assert decrypt(payload.body, payload.app_data(), RECEIVER) == request.plaintext
+
+
+def _sender_and_salt(payload: crypto.EncryptedPayload) -> tuple[bytes, bytes]:
+    if payload.encoding == "aes128gcm":
+        return payload.body[21:86], payload.body[:16]
+    salt, _ = crypto.parse_encryption(payload.encryption or "")
+    return crypto.parse_crypto_key(payload.crypto_key or ""), salt
+
+
+def test_seal_many_draws_a_fresh_key_pair_and_salt_for_every_message() -> None:
+    plaintexts = [f"message {n}".encode() for n in range(24)]
+    sealed = crypto.seal_many(
+        [_seal_request(p, "aes128gcm" if n % 2 else "aesgcm") for n, p in enumerate(plaintexts)]
+    )
+    senders = {_sender_and_salt(payload)[0] for payload in sealed}
+    salts = {_sender_and_salt(payload)[1] for payload in sealed}
+    assert len(senders) == len(salts) == len(plaintexts)
+    opened = [decrypt(payload.body, payload.app_data(), RECEIVER) for payload in sealed]
+    assert opened == plaintexts
+
+
+def test_seal_many_of_nothing_is_nothing() -> None:
+    assert crypto.seal_many([]) == []

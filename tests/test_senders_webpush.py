@@ -6,6 +6,7 @@ decrypts the body with the subscriber's keys, as a browser would.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,7 +19,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pullkin._b64 import b64decode_any, b64url_encode
-from pullkin.crypto import KeyAgreement, decrypt, generate_keys, seal
+from pullkin.crypto import (
+    KeyAgreement,
+    SealRequest,
+    decrypt,
+    generate_keys,
+    load_point,
+    seal,
+    seal_many,
+)
 from pullkin.errors import (
     ConfigError,
     InvalidArgumentError,
@@ -27,8 +36,9 @@ from pullkin.errors import (
     UnregisteredError,
 )
 from pullkin.models import AppCredentialsKeys
+from pullkin.senders import webpush
 from pullkin.senders._http import RetryPolicy
-from pullkin.senders.webpush import Subscription, WebPushSender, load_vapid_key
+from pullkin.senders.webpush import Subscription, WebPushResult, WebPushSender, load_vapid_key
 
 # RFC 8291 Appendix A (protocol/webpush.md §6.1), verbatim.
 RFC_PLAINTEXT = b"When I grow up, I want to be a watermelon"
@@ -197,6 +207,28 @@ def test_vapid_jwt_is_re_signed_an_hour_before_it_expires() -> None:
     assert renewed != first
 
 
+def test_a_short_vapid_lifetime_is_cached_for_half_of_it() -> None:
+    push = sender(vapid_lifetime=60)
+    first = push.vapid_authorization("https://a.example", now=1_000_000)
+    assert push.vapid_authorization("https://a.example", now=1_000_000 + 29) == first
+    renewed = push.vapid_authorization("https://a.example", now=1_000_000 + 31)
+    assert renewed != first
+    token = renewed.split("t=", 1)[1].split(",", 1)[0]
+    assert jwt.decode(token, options={"verify_signature": False})["exp"] == 1_000_000 + 31 + 60
+
+
+def test_vapid_tokens_of_two_audiences_are_never_swapped() -> None:
+    push = sender()
+    now = time.time()
+    a = push.vapid_authorization("https://a.example", now=now)
+    b = push.vapid_authorization("https://b.example", now=now)
+    assert a != b
+    assert push.vapid_authorization("https://a.example", now=now + 1) == a
+    assert push.vapid_authorization("https://b.example", now=now + 1) == b
+    assert verify_vapid({"Authorization": a}, "https://a.example")
+    assert verify_vapid({"Authorization": b}, "https://b.example")
+
+
 def test_audience_is_the_endpoint_origin() -> None:
     keys = generate_keys()
 
@@ -253,6 +285,74 @@ async def test_send_each_pushes_to_every_subscription(service: PushService) -> N
     by_path = {r["path"]: r["body"] for r in service.received}
     for i, k in enumerate(keys):
         assert decrypt(by_path[f"/push/t{i}"], {"content-encoding": "aes128gcm"}, k) == b"hi"
+
+
+def _sender_key(body: bytes) -> bytes:
+    return body[21:86]  # the aes128gcm header's keyid: the message's ephemeral public key
+
+
+@pytest.mark.anyio
+async def test_concurrent_sends_are_sealed_together_each_with_its_own_key(
+    service: PushService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bursts: list[int] = []
+
+    def spy(requests: Any, **kwargs: Any) -> Any:
+        bursts.append(len(requests))
+        return seal_many(requests, **kwargs)
+
+    monkeypatch.setattr(webpush, "seal_many", spy)
+    keys = [generate_keys() for _ in range(3)]
+    subs = [subscription(service, k, f"t{i}") for i, k in enumerate(keys)]
+    async with sender() as push:
+        results = await asyncio.gather(*(push.send(subs[n % 3], f"message {n}") for n in range(70)))
+    assert [r.status for r in results] == [201] * 70
+    assert sum(bursts) == 70
+    assert len(bursts) < 70
+    assert max(bursts) <= webpush._SEAL_BATCH
+    opened = []
+    for sent in service.received:
+        k = keys[int(sent["path"].rsplit("t", 1)[1])]
+        opened.append(decrypt(sent["body"], {"content-encoding": "aes128gcm"}, k))
+    assert sorted(opened) == sorted(f"message {n}".encode() for n in range(70))
+    assert len({_sender_key(sent["body"]) for sent in service.received}) == 70
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_send_leaves_the_rest_of_its_burst_alone(service: PushService) -> None:
+    keys = generate_keys()
+    sub = subscription(service, keys)
+    async with sender() as push:
+        tasks = [asyncio.ensure_future(push.send(sub, f"m{n}")) for n in range(5)]
+        await asyncio.sleep(0)  # every send has queued its message for sealing
+        tasks[2].cancel()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(done[2], asyncio.CancelledError)
+    assert [r.status for r in done if isinstance(r, WebPushResult)] == [201] * 4
+    bodies = [decrypt(r["body"], {"content-encoding": "aes128gcm"}, keys) for r in service.received]
+    assert sorted(bodies) == [b"m0", b"m1", b"m3", b"m4"]
+
+
+def test_a_sender_outlives_an_event_loop_that_closed_before_sealing() -> None:
+    keys = generate_keys()
+    request = SealRequest(b"x", keys.public_bytes, keys.auth_bytes, "aes128gcm",
+                          load_point(keys.public_bytes))  # fmt: skip
+    sealer = webpush._Sealer()
+    first = asyncio.new_event_loop()
+
+    def queue_and_stop() -> None:
+        sealer.seal(request)  # schedules the flush on *first*, which stops before it runs
+        first.stop()
+
+    first.call_soon(queue_and_stop)
+    first.run_forever()
+    first.close()
+
+    async def seal_again() -> Any:
+        return await asyncio.wait_for(sealer.seal(request), timeout=5)
+
+    payload = asyncio.run(seal_again())
+    assert decrypt(payload.body, payload.app_data(), keys) == b"x"
 
 
 # --- validation before any request ------------------------------------------------------
