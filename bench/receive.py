@@ -1,54 +1,85 @@
-"""Receive throughput: socket → decrypt → dispatch → ack, against raw ECDH/s.
+"""Receive throughput of pullkin and its peers, against raw ECDH/s, in one run.
 
-Run: ``python bench/receive.py [--messages N]``.  A child process runs the emulator
-with N messages pre-queued for one device (aesgcm-encrypted JSON, as FCM sends them
-to web registrations); this process (pinned to another core) logs in with ``Pullkin``
-and a no-op async handler, acknowledgements on, and times login → last message
-handled.  The same run measures raw ECDH/s (a new sender key decoded per message,
-and the bare exchange) and prints one JSON object with the ratios.  Target: >= 0.45
-of the raw ECDH rate.  ``--store`` gives the receiver a credentials file: each handled
-id is made durable in its journal (group commit) before it is acknowledged, and the
-time runs to the last mark on disk.  (Quoted peer figures, same method on this machine: old
-Pullkin 0.002, firebase-messaging 0.18, push-receiver 0.27, a lean loop without
-acks 0.43-0.46.)
+Run: ``python bench/receive.py [--messages N] [--rounds R] [--only NAME ...]``.
+
+One emulator child process (pinned to the last core) holds aesgcm-encrypted JSON
+messages, each with a fresh sender key, as FCM sends them to web registrations.  For
+every receiver, each round, it queues N of them for a fresh device, and a fresh
+receiver process (pinned to the first core, like this one) logs in and takes them all:
+
+- ``pullkin_async``: ``Pullkin`` with an ``async def`` handler (acks, dispatch);
+- ``pullkin_plain``: the same with a plain ``def`` handler;
+- ``firebase_messaging``: firebase-messaging 0.4.5's ``FcmPushClient`` (selective
+  acks, its default);
+- ``push_receiver``: push-receiver 0.1.1's ``listen`` loop (no acks).
+
+The peers run in the bench's own venv, ``bench/.peers-venv``, made on first use from
+``bench/peers-requirements.txt`` (``bench/_peers.py`` says how they are pointed at the
+emulator); they are never pullkin dependencies.  Rounds interleave the receivers.
+
+Each figure is messages/s from login to the last message handled (the median over
+the rounds) divided by a limit measured in this process, on the same core, in every
+round: ``exchange_only`` is one P-256 ECDH on a pre-loaded key (the issue's reference,
+``ratio``), ``decode_and_exchange`` also decodes a new sender's 65-byte point first
+(what each message costs at least, ``ratio_to_decode_and_exchange``).  Targets:
+``pullkin_async`` >= 0.60 of the exchange; ``pullkin_plain`` within 10 % of it.
+
+Every receiver also notes its RSS and timing at each tenth of the run; from 100,000
+messages on they are printed as ``long_run``.  ``--messages 1000000 --only
+pullkin_async pullkin_plain --rounds 1`` is the long run (the emulator then keeps
+5,000 messages queued ahead instead of queueing all of them at once): RSS at the first
+tenth and at the end must stay flat, and msg/s over the last tenth must match the
+first.  ``--plain`` sends unencrypted (Android-app style)
+messages to pullkin only: the framework's cost without crypto.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import itertools
 import json
+import os
+import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _peers import Progress
 from _util import emit, pin, rate, split_cores
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pullkin import crypto
-from pullkin.client import Pullkin
-from pullkin.emulator import Emulator
-from pullkin.emulator.state import Device
-from pullkin.endpoints import Endpoints
-from pullkin.models import AppCredentials, AppCredentialsFcm, AppCredentialsGcm, AppCredentialsKeys
+from pullkin._b64 import b64decode_any, b64url_encode
+from pullkin.models import AppCredentialsKeys
 from pullkin.proto.mcs_pb2 import DataMessageStanza
-from pullkin.receiver import SessionConfig, SessionState
 
-ANDROID_ID, TOKEN = 5678901234567890123, 1234567890123456789
+HERE = Path(__file__).resolve().parent
 SUBTYPE = "wp:bench#00000000-0000-0000-0000-000000000000"
+SENDER = "424242424242"
+RECEIVERS = ("pullkin_async", "pullkin_plain", "firebase_messaging", "push_receiver")
+PEERS = frozenset({"firebase_messaging", "push_receiver"})
+PEERS_VENV = HERE / ".peers-venv"
+POOL = 20_000  # distinct encrypted messages; a longer run reuses them with new ids
+AHEAD = 5_000  # a long run keeps this many queued ahead of what was written
+LONG_RUN = 100_000  # from this many messages on, the long-run figures are printed
+TARGET_ASYNC = 0.60
+TARGET_PLAIN_VS_ASYNC = 0.90
+
+
+# --- the emulator (child process) -----------------------------------------------------
 
 
 def _plain_stanza(n: int) -> DataMessageStanza:
     stanza = DataMessageStanza(category="org.chromium.linux", ttl=240)
-    setattr(stanza, "from", "424242424242")
+    setattr(stanza, "from", SENDER)
     for key, value in {"gcm.n.title": "bench", "gcm.n.body": f"message {n}", "n": str(n),
                        "subtype": SUBTYPE}.items():  # fmt: skip
         stanza.app_data.add(key=key, value=value)
@@ -59,7 +90,7 @@ def _stanza(keys: AppCredentialsKeys, n: int) -> DataMessageStanza:
     document = {
         "notification": {"title": "bench", "body": f"message {n}"},
         "data": {"n": str(n)},
-        "from": "424242424242",
+        "from": SENDER,
         "fcmMessageId": f"{n:08x}-0000-4000-8000-000000000000",
         "priority": "normal",
     }
@@ -67,139 +98,361 @@ def _stanza(keys: AppCredentialsKeys, n: int) -> DataMessageStanza:
         json.dumps(document).encode(), keys.public_key, keys.auth_secret, encoding="aesgcm"
     )
     stanza = DataMessageStanza(category="org.chromium.linux", raw_data=payload.body, ttl=240)
-    setattr(stanza, "from", "424242424242")
-    for key, value in {**payload.app_data(), "subtype": SUBTYPE}.items():
+    setattr(stanza, "from", SENDER)
+    app_data = {
+        "encryption": _padded(payload.encryption or ""),
+        "crypto-key": _padded(payload.crypto_key or ""),
+        "subtype": SUBTYPE,
+    }
+    for key, value in app_data.items():
         stanza.app_data.add(key=key, value=value)
     return stanza
 
 
+def _padded(value: str) -> str:
+    """``salt=…``/``dh=…`` with ``=`` padding, as FCM writes them (webpush.md §2: the
+    firebase-messaging fixture's salt ends in ``==``); the peers' decoders need it."""
+    name, _, data = value.partition("=")
+    return f"{name}={data}{'=' * (-len(data) % 4)}"
+
+
 async def _serve(spec: dict[str, Any]) -> None:
+    from pullkin.emulator import Emulator
+    from pullkin.emulator.state import Device
+
     keys = AppCredentialsKeys.from_dict(spec["keys"])
+    make = _plain_stanza if spec["plain"] else (lambda n: _stanza(keys, n))
+    pool = [make(n) for n in range(min(spec["messages"], POOL))]
     async with Emulator() as emu:
-        emu.state.devices[ANDROID_ID] = Device(ANDROID_ID, TOKEN)
-        for n in range(spec["messages"]):
-            stanza = _plain_stanza(n) if spec["plain"] else _stanza(keys, n)
-            emu.mailboxes.enqueue(ANDROID_ID, stanza, ttl=None)
+        written: collections.Counter[int] = collections.Counter()
+        record = emu.mailboxes.record_delivery
+
+        def count_write(android_id: int, persistent_id: str) -> None:
+            written[android_id] += 1
+            record(android_id, persistent_id)
+
+        emu.mailboxes.record_delivery = count_write  # type: ignore[method-assign]
         print(json.dumps({"endpoints": emu.endpoints.to_dict(), "ca": str(emu.ca_path)}))
         sys.stdout.flush()
-        await asyncio.to_thread(sys.stdin.read)
+        feeders: set[asyncio.Task[None]] = set()
+        while line := await asyncio.to_thread(sys.stdin.readline):
+            run = json.loads(line)
+            android_id = run["android_id"]
+            emu.state.devices[android_id] = Device(android_id, run["security_token"])
+            ahead = run["count"] if run["count"] <= len(pool) else AHEAD
+            queued = _queue(emu, android_id, pool, 0, min(run["count"], ahead))
+            if queued < run["count"]:
+                task = asyncio.create_task(
+                    _feed(emu, android_id, pool, queued, run["count"], written)
+                )
+                feeders.add(task)
+                task.add_done_callback(feeders.discard)
+            print("ready", flush=True)
+
+
+def _queue(emu: Any, android_id: int, pool: list[DataMessageStanza], start: int, end: int) -> int:
+    for n in range(start, end):
+        stanza = DataMessageStanza()
+        stanza.CopyFrom(pool[n % len(pool)])
+        emu.mailboxes.enqueue(android_id, stanza, ttl=None)
+    return end
+
+
+async def _feed(
+    emu: Any,
+    android_id: int,
+    pool: list[DataMessageStanza],
+    queued: int,
+    count: int,
+    written: collections.Counter[int],
+) -> None:
+    """Keep ``AHEAD`` messages queued beyond what was written, until *count*."""
+    while queued < count:
+        room = written[android_id] + AHEAD - queued
+        if room >= 500:
+            queued = _queue(emu, android_id, pool, queued, min(count, queued + room))
+        await asyncio.sleep(0.002)
+
+
+# --- receivers (child processes) ---------------------------------------------------------
+
+
+async def _pullkin(spec: dict[str, Any]) -> dict[str, Any]:
+    from pullkin.client import Pullkin
+    from pullkin.endpoints import Endpoints
+    from pullkin.models import AppCredentials, AppCredentialsFcm, AppCredentialsGcm
+    from pullkin.receiver import SessionConfig
+
+    endpoints = Endpoints.from_dict(spec["endpoints"], ca_path=spec["ca"])
+    gcm = AppCredentialsGcm(spec["android_id"], spec["security_token"], token="bench",
+                            app_id=SUBTYPE)  # fmt: skip
+    credentials = AppCredentials(
+        gcm=gcm,
+        fcm=AppCredentialsFcm(token="bench"),
+        keys=AppCredentialsKeys.from_dict(spec["keys"]),
+    )
+    progress = Progress(spec["count"])
+    finished = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    async with Pullkin(endpoints, session_config=SessionConfig()) as client:
+        if spec["kind"] == "pullkin_async":
+
+            @client.on_notification()
+            async def count_async(message: object, stanza: object) -> None:
+                if progress.tick():
+                    finished.set()
+
+        else:
+
+            @client.on_notification()
+            def count_plain(message: object, stanza: object) -> None:
+                if progress.tick():
+                    loop.call_soon_threadsafe(finished.set)
+
+        await client.add_app(SENDER, credentials)
+        progress.start()
+        running = asyncio.create_task(client.run())
+        await asyncio.wait_for(finished.wait(), timeout=spec["timeout"])
+        result = progress.result()
+        await client.stop()
+        await running
+    return result
+
+
+def _receive_in_child(kind: str, spec: dict[str, Any], peers_python: Path | None) -> dict[str, Any]:
+    """Run one receiver in a fresh process (it inherits this process's core)."""
+    if kind in PEERS:
+        assert peers_python is not None
+        command = [str(peers_python), str(HERE / "_peers.py")]
+        env = {**os.environ, "SSL_CERT_FILE": spec["ca"]}
+    else:
+        command = [sys.executable, __file__, "--receiver"]
+        env = dict(os.environ)
+    done = subprocess.run(
+        command, input=json.dumps({**spec, "kind": kind}) + "\n", capture_output=True,
+        text=True, env=env, timeout=spec["timeout"] + 60, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"{kind} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _peers_python() -> tuple[Path | None, str | None]:
+    """The peers' venv interpreter, made on first use; or why there is none."""
+    python = PEERS_VENV / "bin" / "python"
+    if python.exists():
+        return python, None
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "-r",
+             str(HERE / "peers-requirements.txt")],
+            check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.CalledProcessError) as exc:
+        return None, f"cannot make {PEERS_VENV}: {exc}"
+    return python, None
+
+
+# --- the reference -------------------------------------------------------------------------
 
 
 def _raw_ecdh(seconds: float) -> tuple[float, float]:
+    """(exchange on a pre-loaded key, decode a 65-byte point + exchange) per second."""
     private = ec.generate_private_key(ec.SECP256R1())
     curve, algorithm = ec.SECP256R1(), ec.ECDH()
     peers = [ec.generate_private_key(curve).public_key() for _ in range(256)]
     encoded = itertools.cycle(
         [p.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint) for p in peers]
     )
-    per_message = rate(
+    exchange_only = rate(lambda: private.exchange(algorithm, peers[0]), seconds=seconds)
+    decode_and_exchange = rate(
         lambda: private.exchange(
             algorithm, ec.EllipticCurvePublicKey.from_encoded_point(curve, next(encoded))
         ),
         seconds=seconds,
     )
-    exchange_only = rate(lambda: private.exchange(algorithm, peers[0]), seconds=seconds)
-    return per_message, exchange_only
+    return exchange_only, decode_and_exchange
 
 
-async def _receive(
-    config: dict[str, Any], keys: AppCredentialsKeys, count: int, store: Path | None
-) -> float:
-    endpoints = Endpoints.from_dict(config["endpoints"], ca_path=config["ca"])
-    credentials = AppCredentials(
-        gcm=AppCredentialsGcm(ANDROID_ID, TOKEN, token="bench", app_id=SUBTYPE),
-        fcm=AppCredentialsFcm(token="bench"),
-        keys=keys,
-    )
-    handled = 0
-    finished = asyncio.Event()
-    started: list[float] = []
+# --- the run ----------------------------------------------------------------------------------
 
-    async with Pullkin(endpoints, session_config=SessionConfig(), credentials_path=store) as client:
 
-        @client.on_notification()
-        async def count_it(message: object, stanza: object) -> None:
-            nonlocal handled
-            if not started:
-                started.append(time.perf_counter())
-            handled += 1
-            if handled == count:
-                finished.set()
-
-        await client.add_app("424242424242", credentials)
-        login, cpu = time.perf_counter(), time.process_time()
-        client._start(None)
-        await asyncio.wait_for(finished.wait(), timeout=600)
-        await client._persist()  # to the last mark made durable (--store: in the journal)
-        elapsed = time.perf_counter() - login
-        print(
-            "cpu", round(time.process_time() - cpu, 3), "wall", round(elapsed, 3),
-            "first message after", round(started[0] - login, 3), file=sys.stderr,
+def _figures(results: list[dict[str, Any]], count: int) -> dict[str, Any]:
+    """One receiver's rounds: median msg/s, CPU per message, long-run marks."""
+    rates = [count / r["seconds"] for r in results]
+    figure: dict[str, Any] = {
+        "per_s": round(statistics.median(rates)),
+        "rounds_per_s": [round(x) for x in rates],
+        "cpu_us_per_message": round(
+            statistics.median(r["cpu_seconds"] / count * 1e6 for r in results), 1
+        ),
+        "rss_kib_at_end": results[-1]["marks"][-1][2],
+    }
+    marks = results[-1]["marks"]
+    if count >= LONG_RUN and len(marks) >= 3:
+        (n1, t1, rss1), (n_prev, t_prev, _), (n_end, t_end, rss_end) = (
+            marks[0], marks[-2], marks[-1]
         )  # fmt: skip
-        session = client.sessions[0]
-        assert session.state is SessionState.CONNECTED
-    return elapsed
+        first, last = n1 / t1, (n_end - n_prev) / (t_end - t_prev)
+        figure["long_run"] = {
+            "rss_kib_before_login": results[-1]["rss_kib_before"],
+            "rss_kib_at_first_tenth": rss1,
+            "rss_kib_at_end": rss_end,
+            "per_s_first_tenth": round(first),
+            "per_s_last_tenth": round(last),
+            "last_vs_first": round(last / first, 3),
+        }
+    return figure
+
+
+def _report(
+    names: list[str],
+    results: dict[str, list[dict[str, Any]]],
+    references: list[tuple[float, float]],
+    args: argparse.Namespace,
+    skipped: dict[str, str],
+) -> dict[str, Any]:
+    exchange = statistics.median(r[0] for r in references)
+    decode = statistics.median(r[1] for r in references)
+    receivers: dict[str, Any] = {}
+    for name in names:
+        figure = _figures(results[name], args.messages)
+        figure["ratio"] = round(figure["per_s"] / exchange, 3)
+        figure["ratio_to_decode_and_exchange"] = round(figure["per_s"] / decode, 3)
+        figure["rounds_ratio"] = [
+            round(args.messages / r["seconds"] / ref[0], 3)
+            for r, ref in zip(results[name], references, strict=True)
+        ]
+        receivers[name] = figure
+    out: dict[str, Any] = {
+        "messages": args.messages,
+        "rounds": args.rounds,
+        "encoding": "none (plain app_data)" if args.plain else "aesgcm, a fresh sender key each",
+        "reference_per_s": {
+            "exchange_only": round(exchange),
+            "decode_and_exchange": round(decode),
+            "rounds_exchange_only": [round(r[0]) for r in references],
+        },
+        "receivers": receivers,
+    }
+    if "pullkin_async" in receivers and "pullkin_plain" in receivers:
+        plain = receivers["pullkin_plain"]["per_s"] / receivers["pullkin_async"]["per_s"]
+        out["plain_vs_async"] = round(plain, 3)
+    out["targets"] = {
+        "pullkin_async_ratio": TARGET_ASYNC,
+        "plain_vs_async": TARGET_PLAIN_VS_ASYNC,
+    }
+    if skipped:
+        out["skipped"] = skipped
+    return out
+
+
+def _run_one(
+    emulator: subprocess.Popen[str],
+    config: dict[str, Any],
+    kind: str,
+    run: int,
+    args: argparse.Namespace,
+    peers_python: Path | None,
+) -> dict[str, Any]:
+    android_id, token = 5_000_000_000_000_000_000 + run, 1_000_000_000_000_000_000 + run
+    assert emulator.stdin is not None
+    assert emulator.stdout is not None
+    request = {"android_id": android_id, "security_token": token, "count": args.messages}
+    emulator.stdin.write(json.dumps(request) + "\n")
+    emulator.stdin.flush()
+    assert emulator.stdout.readline().strip() == "ready"
+    keys = config["keys"]
+    scalar = int.from_bytes(b64decode_any(keys["private_key"]), "big")
+    der = ec.derive_private_key(scalar, ec.SECP256R1()).private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    endpoints = config["endpoints"]
+    spec = {
+        "endpoints": endpoints,
+        "ca": config["ca"],
+        "keys": keys,
+        "android_id": android_id,
+        "security_token": token,
+        "app_id": SUBTYPE,
+        "count": args.messages,
+        "timeout": args.timeout,
+        "mcs_host": endpoints["mcs_host"],
+        "mcs_port": endpoints["mcs_port"],
+        "checkin_url": endpoints["checkin"],
+        "private_der": b64url_encode(der),
+        "auth_secret": keys["auth_secret"],
+    }
+    return _receive_in_child(kind, spec, peers_python)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--messages", type=int, default=5_000)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians")
+    parser.add_argument("--only", nargs="*", choices=RECEIVERS, help="receivers to run")
     parser.add_argument("--seconds", type=float, default=1.0, help="time per ECDH figure")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per receiver run")
     parser.add_argument(
         "--plain", action="store_true",
-        help="unencrypted (Android-app style) messages: the framework's cost without crypto",
-    )  # fmt: skip
-    parser.add_argument(
-        "--store", action="store_true",
-        help="receive with a credentials file: handled ids made durable in its journal",
+        help="unencrypted (Android-app style) messages, pullkin only: the framework alone",
     )  # fmt: skip
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--receiver", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--core", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         pin(args.core)
         asyncio.run(_serve(json.loads(sys.stdin.readline())))
         return
+    if args.receiver:
+        print(json.dumps(asyncio.run(_pullkin(json.loads(sys.stdin.readline())))), flush=True)
+        return
+    names = [n for n in RECEIVERS if not args.only or n in args.only]
+    skipped: dict[str, str] = {}
+    if args.plain:
+        skipped.update(dict.fromkeys(PEERS & {*names}, "the peers take only encrypted messages"))
+    peers_python = None
+    if PEERS & {*names} - {*skipped}:
+        peers_python, why = _peers_python()
+        if why:
+            skipped.update(dict.fromkeys(PEERS & {*names}, why))
+    names = [n for n in names if n not in skipped]
     mine, server_core = split_cores()
     keys = AppCredentialsKeys.generate()
     serve = [sys.executable, __file__, "--serve"]
-    child = subprocess.Popen(
+    emulator = subprocess.Popen(
         serve if server_core is None else [*serve, "--core", str(server_core)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
     pinned = pin({min(mine)} if mine else None)
-    assert child.stdin is not None
-    assert child.stdout is not None
-    spec = {"keys": keys.to_dict(), "messages": args.messages, "plain": args.plain}
-    child.stdin.write(json.dumps(spec) + "\n")
-    child.stdin.flush()
-    config = json.loads(child.stdout.readline())
-    per_message, exchange_only = _raw_ecdh(args.seconds)
-    with tempfile.TemporaryDirectory(prefix="pullkin-bench-") as workdir:
-        store = Path(workdir) / "creds.json" if args.store else None
-        elapsed = asyncio.run(_receive(config, keys, args.messages, store))
-    child.stdin.close()
-    child.wait(timeout=30)
-    throughput = args.messages / elapsed
-    emit(
-        "receive",
-        {
-            "messages": args.messages,
-            "encoding": "none (plain app_data)" if args.plain else "aesgcm",
-            "acks": True,
-            "durable_marks": "journal (SQLite WAL, fsync per batch)" if args.store else "none",
-            "seconds": round(elapsed, 3),
-            "messages_per_s": round(throughput),
-            "raw_ecdh_per_s": round(per_message),
-            "raw_exchange_only_per_s": round(exchange_only),
-            "ratio_to_raw_ecdh": round(throughput / per_message, 3),
-            "ratio_to_exchange_only": round(throughput / exchange_only, 3),
-            "target_ratio": 0.45,
-            "server_process_pinned_apart": pinned and server_core is not None,
-        },
+    assert emulator.stdin is not None
+    assert emulator.stdout is not None
+    emulator.stdin.write(
+        json.dumps({"keys": keys.to_dict(), "messages": args.messages, "plain": args.plain}) + "\n"
     )
+    emulator.stdin.flush()
+    config = {**json.loads(emulator.stdout.readline()), "keys": keys.to_dict()}
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    references: list[tuple[float, float]] = []
+    runs = itertools.count()
+    try:
+        for _ in range(args.rounds):
+            references.append(_raw_ecdh(args.seconds))
+            for name in names:
+                result = _run_one(emulator, config, name, next(runs), args, peers_python)
+                results[name].append(result)
+                print(name, round(args.messages / result["seconds"]), "msg/s", file=sys.stderr)
+    finally:
+        emulator.stdin.close()
+        emulator.wait(timeout=30)
+    report = _report(names, results, references, args, skipped)
+    report["processes_pinned_apart"] = pinned and server_core is not None
+    emit("receive", report)
 
 
 if __name__ == "__main__":
