@@ -219,6 +219,18 @@ async def _pullkin(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _receiver_child(spec: dict[str, Any]) -> None:
+    if not spec.get("profile"):
+        print(json.dumps(asyncio.run(_pullkin(spec))), flush=True)
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    result = profiler.runcall(asyncio.run, _pullkin(spec))
+    profiler.dump_stats(spec["profile"])
+    print(json.dumps(result), flush=True)
+
+
 def _receive_in_child(kind: str, spec: dict[str, Any], peers_python: Path | None) -> dict[str, Any]:
     """Run one receiver in a fresh process (it inherits this process's core)."""
     if kind in PEERS:
@@ -386,6 +398,7 @@ def _run_one(
         "checkin_url": endpoints["checkin"],
         "private_der": b64url_encode(der),
         "auth_secret": keys["auth_secret"],
+        "profile": str(Path(args.profile) / f"{kind}-{run}.pstats") if args.profile else None,
     }
     return _receive_in_child(kind, spec, peers_python)
 
@@ -401,6 +414,10 @@ def main() -> None:
         "--plain", action="store_true",
         help="unencrypted (Android-app style) messages, pullkin only: the framework alone",
     )  # fmt: skip
+    parser.add_argument(
+        "--profile", metavar="DIR",
+        help="write a cProfile of each pullkin run to DIR (the figures then include it)",
+    )  # fmt: skip
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--receiver", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--core", type=int, help=argparse.SUPPRESS)
@@ -410,7 +427,7 @@ def main() -> None:
         asyncio.run(_serve(json.loads(sys.stdin.readline())))
         return
     if args.receiver:
-        print(json.dumps(asyncio.run(_pullkin(json.loads(sys.stdin.readline())))), flush=True)
+        _receiver_child(json.loads(sys.stdin.readline()))
         return
     names = [n for n in RECEIVERS if not args.only or n in args.only]
     skipped: dict[str, str] = {}
