@@ -1,12 +1,13 @@
 """The peers' receive loops, run by ``bench/receive.py`` in the bench's own venv.
 
-Not part of pullkin and never imported by it: firebase-messaging 0.4.5 pins
-``http-ece~=1.1.0`` (pullkin needs >= 1.2.1), so the peers live in
-``bench/.peers-venv`` (``bench/peers-requirements.txt``), which ``receive.py``
-creates on first use.  This script imports only the standard library and the peer
-packages.  It reads one JSON spec on stdin, receives ``count`` messages from the
-emulator with the chosen peer's own loop, and prints one JSON result line (the same
-fields as pullkin's receivers in ``receive.py``).
+Not part of pullkin and never imported by it: the peers live in their own venv,
+``bench/.peers-venv`` (``bench/peers-requirements.txt``, pinned versions), which
+``receive.py`` creates on first use, so push-receiver's dependencies (``oscrypto``,
+which cannot load with OpenSSL 3) never enter pullkin's environment.  This script
+imports only the standard library and the peer packages.  It reads one JSON spec on
+stdin, receives ``count`` messages from the emulator with the chosen peer's own loop,
+and prints one JSON result line (the same fields as pullkin's receivers in
+``receive.py``).
 
 Pointing the peers at the emulator changes only where they connect: the MCS host and
 port (module constants in both) and the check-in URL (push-receiver checks in before
