@@ -5,7 +5,8 @@ incoming message is routed to its app by ``subtype`` (web) or ``category`` (Andr
 app).  Each app has a queue and ``concurrency`` workers (1 by default, which keeps
 the app's messages in order).  A worker decrypts and parses the message, runs every
 matching handler — async ones on the event loop, sync ones in a worker thread so
-they never stall heartbeats — and then tells the session the message is done.  One
+they never stall heartbeats (a run of consecutive messages with only sync handlers
+goes in one hop: ``_plain``) — and then tells the session the message is done.  One
 committer per client makes handled ids durable in the store, a batch per
 transaction (group commit: whatever finished while the previous commit was being
 written goes into the next), and then has their copies acknowledged (``_ledger``
@@ -33,6 +34,7 @@ from pullkin._apps import App as _App
 from pullkin._apps import AppTable
 from pullkin._commit import GroupCommit
 from pullkin._ledger import IdLedger
+from pullkin._plain import PlainRun
 from pullkin.core import PullkinCore
 from pullkin.dispatch import Filter, Handler, Route, Router, accept_all
 from pullkin.errors import CheckinError, ConfigError, DecryptionError, LoginError, PullkinError
@@ -60,6 +62,7 @@ ErrorHandler = Callable[[Exception, DataMessageStanza | None], Any]
 # many at a time: nearly all of the CPU saving, and the first handler of a burst still
 # runs within a few milliseconds.
 _BUILD_BATCH = 16
+_PlainItem = tuple[ev.DataMessage, Message, list[Route]]  # a message whose handlers are plain
 _H = TypeVar("_H", bound=Handler)
 _E = TypeVar("_E", bound=ErrorHandler)
 _STATE_ORDER = (
@@ -446,13 +449,73 @@ class Pullkin(PullkinCore):
             session, events = await app.queue.get()
             for start in range(0, len(events), _BUILD_BATCH):
                 batch = events[start : start + _BUILD_BATCH]
-                for event, message in zip(batch, self._build(app, batch), strict=True):
-                    # Cancelled (stop) means not handled: never marked, so it comes back.
-                    try:
-                        await self._handle(session, app, event.stanza, message)
-                    except Exception as exc:  # noqa: BLE001 - a bug must not stop the app
-                        self._unexpected(session, app, event.stanza, exc)
-                    session.message_done(app, event)
+                await self._dispatch(session, app, batch, self._build(app, batch))
+
+    async def _dispatch(
+        self,
+        session: DeviceSession,
+        app: _App,
+        batch: list[ev.DataMessage],
+        built: list[Message | Exception],
+    ) -> None:
+        """Handle *batch* in order, each message marked done after its handlers.
+        Consecutive messages whose handlers are all plain functions go to a worker
+        thread together (``_plain``: one hop per run, not one per message)."""
+        run: list[_PlainItem] = []
+        for event, message in zip(batch, built, strict=True):
+            routes = None
+            if isinstance(message, Message):
+                routes = self._routes(message, event.stanza)
+                if not any(route.is_async for route in routes):
+                    run.append((event, message, routes))
+                    continue
+            if run:
+                await self._run_plain(session, app, run)
+            # Cancelled (stop) means not handled: never marked, so it comes back.
+            try:
+                await self._handle(session, app, event.stanza, message, routes)
+            except Exception as exc:  # noqa: BLE001 - a bug must not stop the app
+                self._unexpected(session, app, event.stanza, exc)
+            session.message_done(app, event)
+        if run:
+            await self._run_plain(session, app, run)
+
+    async def _run_plain(self, session: DeviceSession, app: _App, run: list[_PlainItem]) -> None:
+        """Run (and empty) *run*: its handlers in one worker-thread hop, then mark it done
+        (not if cancelled meanwhile: then none of it is marked, and it comes back)."""
+        plain = PlainRun([(message, event.stanza, routes) for event, message, routes in run])
+        failed = None
+        try:
+            await self._hop(session, plain)
+        except Exception as exc:  # noqa: BLE001 - a bug must not stop the app
+            failed = exc
+        session.stats.handler_errors += plain.errors
+        for event, message, _ in run:
+            if failed is None:
+                self._dispatched(session, app, message)
+            else:
+                self._unexpected(session, app, event.stanza, failed)
+            session.message_done(app, event)
+        run.clear()
+
+    async def _hop(self, session: DeviceSession, plain: PlainRun) -> None:
+        """Call *plain*'s handlers in a worker thread; what one hands back to await is
+        awaited here, on the loop, before the rest of the run goes on."""
+        if not plain.calls:
+            return
+        while (awaitable := await anyio.to_thread.run_sync(plain.run)) is not None:
+            try:
+                await awaitable
+            except Exception:  # a handler may raise anything; it must not stop receiving
+                session.stats.handler_errors += 1
+                log.exception("a handler's awaitable failed (%d calls in its run)", plain.calls)
+
+    def _routes(self, message: Message, stanza: DataMessageStanza) -> list[Route]:
+        routes, failed = self._router.match(message, stanza)
+        for route, problem in failed:
+            pid = stanza.persistent_id or "?"
+            log.error("filter of %s failed on message %s", route.name, pid, exc_info=problem)
+        return routes
 
     def _build(self, app: _App, batch: list[ev.DataMessage]) -> list[Message | Exception]:
         """The batch's messages (or why each failed); one stanza that breaks the
@@ -488,6 +551,7 @@ class Pullkin(PullkinCore):
         app: _App,
         stanza: DataMessageStanza,
         message: Message | Exception,
+        routes: list[Route] | None = None,
     ) -> None:
         pid = stanza.persistent_id or "?"
         if isinstance(message, DecryptionError):
@@ -498,11 +562,11 @@ class Pullkin(PullkinCore):
         if isinstance(message, Exception):
             self._unexpected(session, app, stanza, message)
             return
-        routes, failed = self._router.match(message, stanza)
-        for route, problem in failed:
-            log.error("filter of %s failed on message %s", route.name, pid, exc_info=problem)
-        for route in routes:
+        for route in self._routes(message, stanza) if routes is None else routes:
             await self._call(session, route, message, stanza)
+        self._dispatched(session, app, message)
+
+    def _dispatched(self, session: DeviceSession, app: _App, message: Message) -> None:
         session.stats.dispatched += 1
         for sender, queue in self._listeners:
             if sender is None or app.named(sender):
