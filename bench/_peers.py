@@ -46,10 +46,12 @@ class Progress:
         self.step = max(count // _TENTHS, 1)
         self.started = 0.0
         self.cpu = 0.0
+        self.waited = 0.0
         self.rss_before = rss_kib()
 
     def start(self) -> None:
         self.started, self.cpu = time.perf_counter(), time.process_time()
+        self.waited = runqueue_wait()
 
     def tick(self) -> bool:
         """One more message handled; True when it was the last."""
@@ -63,9 +65,23 @@ class Progress:
         return {
             "seconds": elapsed,
             "cpu_seconds": time.process_time() - self.cpu,
+            # Runnable but not running (another process had the core): a loaded machine.
+            "runqueue_wait_seconds": runqueue_wait() - self.waited,
             "marks": self.marks,
             "rss_kib_before": self.rss_before,
         }
+
+
+def runqueue_wait() -> float:
+    """Seconds this process's threads have waited for a CPU so far (Linux schedstat)."""
+    total = 0
+    try:
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/schedstat") as schedstat:
+                total += int(schedstat.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return total / 1e9
 
 
 def rss_kib() -> int:

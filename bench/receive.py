@@ -30,7 +30,9 @@ pullkin_async pullkin_plain --rounds 1`` is the long run (the emulator then keep
 5,000 messages queued ahead instead of queueing all of them at once): RSS at the first
 tenth and at the end must stay flat, and msg/s over the last tenth must match the
 first.  ``--plain`` sends unencrypted (Android-app style)
-messages to pullkin only: the framework's cost without crypto.
+messages to pullkin only: the framework's cost without crypto.  ``--store`` gives
+pullkin's receivers a credentials file: each handled id is made durable in its journal
+(group commit) before it is acknowledged, and the time runs to the last mark on disk.
 """
 
 from __future__ import annotations
@@ -44,14 +46,17 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _peers import Progress
-from _util import emit, pin, rate, split_cores
+from _util import emit, pin, split_cores
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -178,10 +183,8 @@ async def _feed(
 
 
 async def _pullkin(spec: dict[str, Any]) -> dict[str, Any]:
-    from pullkin.client import Pullkin
     from pullkin.endpoints import Endpoints
     from pullkin.models import AppCredentials, AppCredentialsFcm, AppCredentialsGcm
-    from pullkin.receiver import SessionConfig
 
     endpoints = Endpoints.from_dict(spec["endpoints"], ca_path=spec["ca"])
     gcm = AppCredentialsGcm(spec["android_id"], spec["security_token"], token="bench",
@@ -192,9 +195,24 @@ async def _pullkin(spec: dict[str, Any]) -> dict[str, Any]:
         keys=AppCredentialsKeys.from_dict(spec["keys"]),
     )
     progress = Progress(spec["count"])
+    with tempfile.TemporaryDirectory(prefix="pullkin-bench-") as workdir:
+        store = Path(workdir) / "creds.json" if spec["store"] else None
+        return await _pullkin_run(spec, endpoints, credentials, progress, store)
+
+
+async def _pullkin_run(
+    spec: dict[str, Any],
+    endpoints: Any,
+    credentials: Any,
+    progress: Progress,
+    store: Path | None,
+) -> dict[str, Any]:
+    from pullkin.client import Pullkin
+    from pullkin.receiver import SessionConfig
+
     finished = asyncio.Event()
     loop = asyncio.get_running_loop()
-    async with Pullkin(endpoints, session_config=SessionConfig()) as client:
+    async with Pullkin(endpoints, session_config=SessionConfig(), credentials_path=store) as client:
         if spec["kind"] == "pullkin_async":
 
             @client.on_notification()
@@ -213,6 +231,7 @@ async def _pullkin(spec: dict[str, Any]) -> dict[str, Any]:
         progress.start()
         running = asyncio.create_task(client.run())
         await asyncio.wait_for(finished.wait(), timeout=spec["timeout"])
+        await client._persist()  # to the last mark made durable (--store: in the journal)
         result = progress.result()
         await client.stop()
         await running
@@ -270,25 +289,56 @@ def _peers_python() -> tuple[Path | None, str | None]:
 # --- the reference -------------------------------------------------------------------------
 
 
-def _raw_ecdh(seconds: float) -> tuple[float, float]:
-    """(exchange on a pre-loaded key, decode a 65-byte point + exchange) per second."""
+class Reference(NamedTuple):
+    """One round's limit: calls per second (wall clock) and CPU µs per call."""
+
+    exchange_per_s: float
+    exchange_cpu_us: float
+    decode_per_s: float
+    decode_cpu_us: float
+
+
+def _timed(func: Callable[[], object], seconds: float) -> tuple[float, float]:
+    """(calls per second, CPU µs per call) of *func* over about *seconds*, after a
+    warm-up (``_util.rate``, which also reports the CPU time)."""
+    for _ in range(100):
+        func()
+    calls, started, cpu = 0, time.perf_counter(), time.process_time()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        for _ in range(100):
+            func()
+        calls += 100
+    return calls / elapsed, (time.process_time() - cpu) / calls * 1e6
+
+
+def _raw_ecdh(seconds: float) -> Reference:
+    """The exchange on a pre-loaded key, and decoding a 65-byte point + the exchange."""
     private = ec.generate_private_key(ec.SECP256R1())
     curve, algorithm = ec.SECP256R1(), ec.ECDH()
     peers = [ec.generate_private_key(curve).public_key() for _ in range(256)]
     encoded = itertools.cycle(
         [p.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint) for p in peers]
     )
-    exchange_only = rate(lambda: private.exchange(algorithm, peers[0]), seconds=seconds)
-    decode_and_exchange = rate(
+    exchange = _timed(lambda: private.exchange(algorithm, peers[0]), seconds)
+    decode = _timed(
         lambda: private.exchange(
             algorithm, ec.EllipticCurvePublicKey.from_encoded_point(curve, next(encoded))
         ),
-        seconds=seconds,
+        seconds,
     )
-    return exchange_only, decode_and_exchange
+    return Reference(*exchange, *decode)
 
 
 # --- the run ----------------------------------------------------------------------------------
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far (0 where /proc is missing)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _figures(results: list[dict[str, Any]], count: int) -> dict[str, Any]:
@@ -301,6 +351,12 @@ def _figures(results: list[dict[str, Any]], count: int) -> dict[str, Any]:
             statistics.median(r["cpu_seconds"] / count * 1e6 for r in results), 1
         ),
         "rss_kib_at_end": results[-1]["marks"][-1][2],
+        "runqueue_wait_share": round(
+            statistics.median(r["runqueue_wait_seconds"] / r["seconds"] for r in results), 3
+        ),
+        "emulator_cpu_us_per_message": round(
+            statistics.median(r["emulator_cpu_seconds"] / count * 1e6 for r in results), 1
+        ),
     }
     marks = results[-1]["marks"]
     if count >= LONG_RUN and len(marks) >= 3:
@@ -322,19 +378,21 @@ def _figures(results: list[dict[str, Any]], count: int) -> dict[str, Any]:
 def _report(
     names: list[str],
     results: dict[str, list[dict[str, Any]]],
-    references: list[tuple[float, float]],
+    references: list[Reference],
     args: argparse.Namespace,
     skipped: dict[str, str],
 ) -> dict[str, Any]:
-    exchange = statistics.median(r[0] for r in references)
-    decode = statistics.median(r[1] for r in references)
+    exchange = statistics.median(r.exchange_per_s for r in references)
+    decode = statistics.median(r.decode_per_s for r in references)
+    exchange_cpu = statistics.median(r.exchange_cpu_us for r in references)
     receivers: dict[str, Any] = {}
     for name in names:
         figure = _figures(results[name], args.messages)
         figure["ratio"] = round(figure["per_s"] / exchange, 3)
         figure["ratio_to_decode_and_exchange"] = round(figure["per_s"] / decode, 3)
+        figure["ratio_by_cpu"] = round(exchange_cpu / figure["cpu_us_per_message"], 3)
         figure["rounds_ratio"] = [
-            round(args.messages / r["seconds"] / ref[0], 3)
+            round(args.messages / r["seconds"] / ref.exchange_per_s, 3)
             for r, ref in zip(results[name], references, strict=True)
         ]
         receivers[name] = figure
@@ -342,16 +400,24 @@ def _report(
         "messages": args.messages,
         "rounds": args.rounds,
         "encoding": "none (plain app_data)" if args.plain else "aesgcm, a fresh sender key each",
+        "pullkin_durable_marks": "journal (SQLite WAL, fsync per batch)" if args.store else "none",
         "reference_per_s": {
             "exchange_only": round(exchange),
             "decode_and_exchange": round(decode),
-            "rounds_exchange_only": [round(r[0]) for r in references],
+            "rounds_exchange_only": [round(r.exchange_per_s) for r in references],
+            "exchange_only_cpu_us": round(exchange_cpu, 1),
+            "decode_and_exchange_cpu_us": round(
+                statistics.median(r.decode_cpu_us for r in references), 1
+            ),
         },
         "receivers": receivers,
     }
     if "pullkin_async" in receivers and "pullkin_plain" in receivers:
-        plain = receivers["pullkin_plain"]["per_s"] / receivers["pullkin_async"]["per_s"]
-        out["plain_vs_async"] = round(plain, 3)
+        plain, asynchronous = receivers["pullkin_plain"], receivers["pullkin_async"]
+        out["plain_vs_async"] = round(plain["per_s"] / asynchronous["per_s"], 3)
+        out["plain_vs_async_by_cpu"] = round(
+            asynchronous["cpu_us_per_message"] / plain["cpu_us_per_message"], 3
+        )
     out["targets"] = {
         "pullkin_async_ratio": TARGET_ASYNC,
         "plain_vs_async": TARGET_PLAIN_VS_ASYNC,
@@ -399,6 +465,7 @@ def _run_one(
         "private_der": b64url_encode(der),
         "auth_secret": keys["auth_secret"],
         "profile": str(Path(args.profile) / f"{kind}-{run}.pstats") if args.profile else None,
+        "store": args.store,
     }
     return _receive_in_child(kind, spec, peers_python)
 
@@ -413,6 +480,11 @@ def main() -> None:
     parser.add_argument(
         "--plain", action="store_true",
         help="unencrypted (Android-app style) messages, pullkin only: the framework alone",
+    )  # fmt: skip
+    parser.add_argument(
+        "--store", action="store_true",
+        help="pullkin receives with a credentials file: handled ids made durable in its "
+        "journal (group commit) before they are acknowledged; the time runs to the last mark",
     )  # fmt: skip
     parser.add_argument(
         "--profile", metavar="DIR",
@@ -455,13 +527,15 @@ def main() -> None:
     emulator.stdin.flush()
     config = {**json.loads(emulator.stdout.readline()), "keys": keys.to_dict()}
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
-    references: list[tuple[float, float]] = []
+    references: list[Reference] = []
     runs = itertools.count()
     try:
         for _ in range(args.rounds):
             references.append(_raw_ecdh(args.seconds))
             for name in names:
+                emulator_cpu = _cpu_seconds(emulator.pid)
                 result = _run_one(emulator, config, name, next(runs), args, peers_python)
+                result["emulator_cpu_seconds"] = _cpu_seconds(emulator.pid) - emulator_cpu
                 results[name].append(result)
                 print(name, round(args.messages / result["seconds"]), "msg/s", file=sys.stderr)
     finally:
