@@ -467,6 +467,27 @@ def test_repr_shows_role_state_and_counters() -> None:
     assert repr(logged_in_client()) == "<McsConnection client open out=1 in=1>"
 
 
+@settings(max_examples=60, deadline=None)
+@given(order=st.permutations(range(12)), interleave=st.lists(st.booleans(), min_size=12))
+def test_ack_position_is_just_before_the_oldest_unfinished_message(
+    order: list[int], interleave: list[bool]
+) -> None:
+    client, server = McsConnection(Role.CLIENT), McsConnection(Role.SERVER)
+    pump(client.send(LOGIN), server)
+    pump(server.send(LOGIN_RESPONSE), client)
+    received = pump(b"".join(server.send(ev.DataMessage(stanza(n))) for n in range(12)), client)
+    indices = [event.stream_index for event in received if isinstance(event, ev.DataMessage)]
+    unfinished = set(indices)
+    for step, position in enumerate(order):
+        client.message_done(indices[position])
+        client.message_done(indices[position])  # twice is the same as once
+        unfinished.discard(indices[position])
+        if interleave[step]:  # another packet in between: its position is the same rule
+            pump(server.send(ev.HeartbeatPing()), client)
+        expected = min(unfinished) - 1 if unfinished else client.stream_id_in
+        assert client.ack_position == expected
+
+
 def test_immediate_ack_makes_an_ack_due_at_once() -> None:
     client, server = McsConnection(Role.CLIENT), McsConnection(Role.SERVER)
     pump(client.send(LOGIN), server)

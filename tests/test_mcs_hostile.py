@@ -510,7 +510,7 @@ def _ack_everything(conn: McsConnection) -> None:
     for index in list(conn._in_progress):
         conn.message_done(index)
     conn._confirm_through(conn.stream_id_out + 1)
-    for persistent_id in conn._unacked.values():
+    for _, persistent_id in conn._unacked:
         assert isinstance(persistent_id, str)
 
 

@@ -97,8 +97,13 @@ class McsConnection:
         self._eof = False
         self._error: RemoteProtocolError | None = None
         # incoming packets with a persistent id, not yet acknowledged: index -> id
-        self._unacked: dict[int, str] = {}
+        # (stream index, persistent id) of received packets not yet acknowledged, in
+        # arrival (= ascending index) order: an acknowledgement takes them from the front.
+        self._unacked: deque[tuple[int, str]] = deque()
         self._in_progress: set[int] = set()
+        # The same indices in arrival (= ascending) order, so the oldest is found without
+        # a scan; done ones leave from the front, lazily.
+        self._in_order: deque[int] = deque()
         self._immediate: set[int] = set()
         self._done_unacked = 0
         self._immediate_ack_due = False
@@ -217,8 +222,9 @@ class McsConnection:
         if last and self._awaiting_confirmation:
             self._confirm_through(last)
         if persistent_id:
-            self._unacked[index] = persistent_id
+            self._unacked.append((index, persistent_id))
         self._in_progress.add(index)
+        self._in_order.append(index)
         if stanza.immediate_ack:
             self._immediate.add(index)
         if problem is not None:
@@ -275,7 +281,7 @@ class McsConnection:
             self._confirm_through(last)
         persistent_id = getattr(message, "persistent_id", "") if message is not None else ""
         if persistent_id:  # an IqStanza's (DataMessages take _receive_data_message)
-            self._unacked[self.stream_id_in] = opaque_id(persistent_id)
+            self._unacked.append((self.stream_id_in, opaque_id(persistent_id)))
 
     def _confirm_through(self, last: int) -> None:
         queue = self._awaiting_confirmation
@@ -288,6 +294,7 @@ class McsConnection:
         """The DataMessage at *stream_index* is handled: it may now be acknowledged."""
         if stream_index in self._in_progress:
             self._in_progress.discard(stream_index)
+            self._drop_done()
             self._done_unacked += 1
             if stream_index in self._immediate:
                 self._immediate.discard(stream_index)
@@ -296,9 +303,13 @@ class McsConnection:
     @property
     def ack_position(self) -> int:
         """The ``last_stream_id_received`` our next packet carries."""
-        if self._in_progress:
-            return min(self._in_progress) - 1
-        return self.stream_id_in
+        self._drop_done()
+        return self._in_order[0] - 1 if self._in_order else self.stream_id_in
+
+    def _drop_done(self) -> None:
+        order, in_progress = self._in_order, self._in_progress
+        while order and order[0] not in in_progress:
+            order.popleft()
 
     @property
     def ack_due(self) -> bool:
@@ -325,9 +336,10 @@ class McsConnection:
         self._last_sent_ack = position
         self._done_unacked = 0
         self._immediate_ack_due = False
-        acked = [pid for index, pid in self._unacked.items() if index <= position]
+        unacked, acked = self._unacked, []
+        while unacked and unacked[0][0] <= position:
+            acked.append(unacked.popleft()[1])
         if acked:
-            self._unacked = {i: p for i, p in self._unacked.items() if i > position}
             self._awaiting_confirmation.append((out_id, acked))
 
     # --- sending ------------------------------------------------------------------
