@@ -8,7 +8,7 @@ hot path.  ``pullkin.crypto`` re-exports the public names.
 from __future__ import annotations
 
 from hashlib import sha256
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -42,6 +42,27 @@ def _hmac(key: bytes, msg: bytes) -> bytes:
     block = key.ljust(64, b"\x00")
     inner = sha256(block.translate(_IPAD) + msg).digest()
     return sha256(block.translate(_OPAD) + inner).digest()
+
+
+# auth secret -> its HMAC inner and outer contexts, the padded key block hashed in.
+# The auth secret is the same for every message of a registration (and every push to
+# a subscription), so that block is hashed once.  A handful of secrets in practice.
+_AUTH_PADS: dict[bytes, tuple[Any, Any]] = {}
+_AUTH_PADS_MAX = 64
+
+
+def _auth_hmac(auth: bytes, msg: bytes) -> bytes:
+    """``_hmac(auth, msg)`` with *auth*'s padded blocks hashed once, not per call."""
+    pads = _AUTH_PADS.get(auth)
+    if pads is None:
+        if len(_AUTH_PADS) >= _AUTH_PADS_MAX:
+            _AUTH_PADS.clear()
+        block = auth.ljust(64, b"\x00")
+        pads = _AUTH_PADS[auth] = (sha256(block.translate(_IPAD)), sha256(block.translate(_OPAD)))
+    inner, outer = pads[0].copy(), pads[1].copy()
+    inner.update(msg)
+    outer.update(inner.digest())
+    return bytes(outer.digest())
 
 
 def _expand_pair(prk: bytes, info1: bytes, info2: bytes) -> tuple[bytes, bytes]:
@@ -79,12 +100,12 @@ def schedule(
     if encoding == "aesgcm":  # draft-ietf-webpush-encryption-03/04 (webpush.md §4)
         context = b"P-256\x00\x00A" + receiver + b"\x00A" + sender + b"\x01"
         return (
-            _hmac(_hmac(auth, secret), _AESGCM_AUTH_INFO),
+            _hmac(_auth_hmac(auth, secret), _AESGCM_AUTH_INFO),
             b"Content-Encoding: aesgcm\x00" + context,
             b"Content-Encoding: nonce\x00" + context,
         )
     # RFC 8291 over RFC 8188 (webpush.md §5)
-    ikm = _hmac(_hmac(auth, secret), _WEBPUSH_INFO + receiver + sender + b"\x01")
+    ikm = _hmac(_auth_hmac(auth, secret), _WEBPUSH_INFO + receiver + sender + b"\x01")
     return ikm, _AES128GCM_CEK_INFO, _AES128GCM_NONCE_INFO
 
 

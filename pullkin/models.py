@@ -70,8 +70,8 @@ def _check_b64(owner: str, name: str, value: str, size: int) -> bytes:
 
 
 def _check_aware(owner: str, name: str, value: _dt.datetime | None) -> None:
-    if value is not None:
-        _require(value.tzinfo is not None, f"{owner}.{name} must be timezone-aware (UTC)")
+    if value is not None and value.tzinfo is None:
+        raise ConfigError(f"{owner}.{name} must be timezone-aware (UTC)")
 
 
 @dataclass(frozen=True)
@@ -317,8 +317,6 @@ class Message(_Model):
 
     def __post_init__(self) -> None:
         _check_aware("Message", "sent_at", self.sent_at)
-        for key, value in self.data.items():
-            _require(
-                isinstance(key, str) and isinstance(value, str),
-                f"Message.data[{key!r}] must map str to str",
-            )
+        for key, value in self.data.items():  # every message: no text built unless needed
+            if not (isinstance(key, str) and isinstance(value, str)):
+                raise ConfigError(f"Message.data[{key!r}] must map str to str")

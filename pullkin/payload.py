@@ -27,7 +27,9 @@ __all__ = ["IDLE_CATEGORY", "app_data_of", "build_message", "build_messages"]
 IDLE_CATEGORY = "com.google.android.gsf.gtalkservice"
 
 _FCM_KEYS = frozenset({"notification", "data", "fcmMessageId", "from", "collapse_key"})
-_NOTIFICATION_KNOWN = ("title", "body", "image", "icon", "click_action", "tag", "color", "sound")
+_NOTIFICATION_FIELDS = frozenset(
+    {"title", "body", "image", "icon", "click_action", "tag", "color", "sound"}
+)
 _RESERVED_PREFIXES = ("google.", "gcm.")
 _RESERVED_KEYS = frozenset({"from", "message_type", "collapse_key"})
 _CRYPTO_KEYS = frozenset({"content-encoding", "encryption", "crypto-key", "_googRawData"})
@@ -146,34 +148,35 @@ def _sent_at(value: int) -> _dt.datetime | None:
 
 
 def _from_plaintext(stanza: DataMessageStanza, plaintext: bytes, sender_id: str | None) -> Message:
-    common = _common(stanza, sender_id)
     try:
         document = json.loads(plaintext.decode())
     except ValueError:  # not UTF-8, or not JSON: a plain Web Push body
         document = None
     if not isinstance(document, dict):
-        return Message(**common, payload=plaintext)
+        return Message(**_common(stanza, sender_id), payload=plaintext)
     if _FCM_KEYS.isdisjoint(document):
         # A direct Web Push JSON body: string values become data, title/body a
         # notification, like a service worker would read it.
         notification = _notification(document) if ("title" in document) else None
         return Message(
-            **common,
+            **_common(stanza, sender_id),
             notification=notification,
             data=_strings(document),
             payload=plaintext,
             raw=document,
         )
-    notification = document.get("notification")
+    # An FCM API send, the hot path: the stanza's fields are read only where needed.
+    get = document.get
+    notification = get("notification")
     return Message(
         notification=_notification(notification) if isinstance(notification, dict) else None,
-        data=_strings(document.get("data")),
-        from_=_text(document.get("from")) or common["from_"],
-        priority=_text(document.get("priority")),
-        fcm_message_id=_text(document.get("fcmMessageId")),
-        collapse_key=_text(document.get("collapse_key")) or common["collapse_key"],
-        sent_at=common["sent_at"],
-        persistent_id=common["persistent_id"],
+        data=_strings(get("data")),
+        from_=_text(get("from")) or getattr(stanza, "from") or None,
+        priority=_text(get("priority")),
+        fcm_message_id=_text(get("fcmMessageId")),
+        collapse_key=_text(get("collapse_key")) or stanza.token or None,
+        sent_at=_sent_at(stanza.sent) if stanza.HasField("sent") else None,
+        persistent_id=stanza.persistent_id or None,
         sender_id=sender_id,
         payload=plaintext,
         raw=document,
@@ -218,8 +221,13 @@ def _special(
 
 
 def _notification(source: Mapping[str, Any]) -> Notification:
-    extra = dict(source)
-    known = {name: _text(extra.pop(name)) for name in _NOTIFICATION_KNOWN if name in extra}
+    known: dict[str, str | None] = {}
+    extra: dict[str, Any] = {}
+    for key, value in source.items():
+        if key in _NOTIFICATION_FIELDS:
+            known[key] = _text(value)
+        else:
+            extra[key] = value
     return Notification(**known, extra=extra)
 
 
