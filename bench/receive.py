@@ -43,6 +43,7 @@ import collections
 import itertools
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -244,7 +245,7 @@ def _receiver_child(spec: dict[str, Any]) -> None:
         return
     import cProfile
 
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time)  # CPU time: preemption is not counted
     result = profiler.runcall(asyncio.run, _pullkin(spec))
     profiler.dump_stats(spec["profile"])
     print(json.dumps(result), flush=True)
@@ -257,7 +258,7 @@ def _receive_in_child(kind: str, spec: dict[str, Any], peers_python: Path | None
         command = [str(peers_python), str(HERE / "_peers.py")]
         env = {**os.environ, "SSL_CERT_FILE": spec["ca"]}
     else:
-        command = [sys.executable, __file__, "--receiver"]
+        command = [*shlex.split(spec["wrap"] or ""), sys.executable, __file__, "--receiver"]
         env = dict(os.environ)
     done = subprocess.run(
         command, input=json.dumps({**spec, "kind": kind}) + "\n", capture_output=True,
@@ -466,6 +467,7 @@ def _run_one(
         "auth_secret": keys["auth_secret"],
         "profile": str(Path(args.profile) / f"{kind}-{run}.pstats") if args.profile else None,
         "store": args.store,
+        "wrap": args.wrap,
     }
     return _receive_in_child(kind, spec, peers_python)
 
@@ -485,6 +487,11 @@ def main() -> None:
         "--store", action="store_true",
         help="pullkin receives with a credentials file: handled ids made durable in its "
         "journal (group commit) before they are acknowledged; the time runs to the last mark",
+    )  # fmt: skip
+    parser.add_argument(
+        "--wrap", metavar="COMMAND",
+        help="run pullkin's receivers under COMMAND, e.g. 'valgrind --tool=callgrind' "
+        "(instruction counts, which a loaded machine does not change)",
     )  # fmt: skip
     parser.add_argument(
         "--profile", metavar="DIR",
