@@ -128,6 +128,22 @@ async def test_an_app_keeps_its_sender_id_when_its_credentials_are_stored_again(
     )
 
 
+async def test_many_apps_are_added_in_one_call_each_with_its_device(
+    pg: PgStore, emu: Emulator
+) -> None:
+    devices = [register_direct(emu) for _ in range(50)]
+    keys = await pg.add_apps("424242424242", devices)
+    assert keys == [app_key("424242424242", c.gcm.android_id) for c in devices]
+    assert await pg.pool.fetchval(f"SELECT count(*) FROM {pg.schema}.leases") == 50
+    found = await PgStore(pg.pool, pg.schema, key=pg.key).apps_of(
+        [c.gcm.android_id for c in devices]
+    )
+    assert found == {
+        c.gcm.android_id: [StoredApp(key, "424242424242", c)]
+        for key, c in zip(keys, devices, strict=True)
+    }
+
+
 async def test_ids_of_an_app_removed_meanwhile_are_skipped_not_an_error(
     pg: PgStore, emu: Emulator
 ) -> None:

@@ -58,6 +58,12 @@ class StoredApp(NamedTuple):
     credentials: AppCredentials
 
 
+def _sender_of(key: str, credentials: AppCredentials, sender_id: str | None) -> str:
+    """The sender id a new app row gets (see ``PgStore.put_credentials``)."""
+    config = credentials.config
+    return sender_id or (config.sender_id if config is not None else key)
+
+
 def split_dsn(url: str) -> tuple[str, str]:
     """``(dsn, schema)`` from a store URL: ``?schema=NAME`` is ours, not libpq's."""
     parts = urlsplit(url)
@@ -145,9 +151,16 @@ class PgStore:
 
     async def add_app(self, sender_id: str, credentials: AppCredentials) -> str:
         """Store an app for the fleet under its own key (``app_key``); returns the key."""
-        key = app_key(sender_id, credentials.gcm.android_id)
-        await self.put_credentials(key, credentials, sender_id=sender_id)
+        [key] = await self.add_apps(sender_id, [credentials])
         return key
+
+    async def add_apps(self, sender_id: str, credentials: Sequence[AppCredentials]) -> list[str]:
+        """``add_app`` for many apps of *sender_id* in one transaction (an import of
+        thousands of accounts is a few round trips, not thousands)."""
+        rows = [(app_key(sender_id, c.gcm.android_id), c, sender_id) for c in credentials]
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self._put(conn, rows)
+        return [key for key, _, _ in rows]
 
     async def put_credentials(
         self, key: str, credentials: AppCredentials, *, sender_id: str | None = None
@@ -155,32 +168,40 @@ class PgStore:
         """Store *credentials* under *key*.  The app's sender id is *sender_id*, else
         the one already stored, else its Firebase config's, else *key* itself (as
         ``Pullkin`` keys an app by default)."""
-        s = self.schema
-        android_id = credentials.gcm.android_id
-        config = credentials.config
-        fallback = sender_id or (config.sender_id if config is not None else key)
-        sealed = seal(self.key, key, json.dumps(credentials.to_dict()).encode())
         async with self.pool.acquire() as conn, conn.transaction():
-            old = await conn.fetchval(f"SELECT android_id FROM {s}.apps WHERE app_key = $1", key)
-            await conn.execute(
-                f"""INSERT INTO {s}.apps (app_key, android_id, sender_id) VALUES ($1, $2, $3)
-                    ON CONFLICT (app_key) DO UPDATE
-                    SET android_id = $2, sender_id = coalesce($4, apps.sender_id)""",
-                key, android_id, fallback, sender_id,
-            )  # fmt: skip
-            await conn.execute(
-                f"""INSERT INTO {s}.credentials (app_key, key_id, nonce, data)
-                    VALUES ($1, $2, $3, $4) ON CONFLICT (app_key) DO UPDATE
-                    SET key_id = $2, nonce = $3, data = $4, updated_at = now()""",
-                key, *sealed,
-            )  # fmt: skip
-            await conn.execute(
-                f"INSERT INTO {s}.leases (android_id) VALUES ($1) ON CONFLICT DO NOTHING",
-                android_id,
-            )
-            if old is not None and old != android_id:
-                await self._drop_lease_if_unused(conn, old)
-        self._cache[key] = credentials
+            await self._put(conn, [(key, credentials, sender_id)])
+
+    async def _put(self, conn: Any, rows: Sequence[tuple[str, AppCredentials, str | None]]) -> None:
+        """Store each ``(key, credentials, sender id or None)``; a device no app is on
+        any more loses its lease row."""
+        s = self.schema
+        keys = [key for key, _, _ in rows]
+        before = await conn.fetch(
+            f"SELECT app_key, android_id FROM {s}.apps WHERE app_key = ANY($1::text[])", keys
+        )
+        await conn.executemany(
+            f"""INSERT INTO {s}.apps (app_key, android_id, sender_id) VALUES ($1, $2, $3)
+                ON CONFLICT (app_key) DO UPDATE
+                SET android_id = $2, sender_id = coalesce($4, apps.sender_id)""",
+            [(key, c.gcm.android_id, _sender_of(key, c, sender), sender)
+             for key, c, sender in rows],
+        )  # fmt: skip
+        await conn.executemany(
+            f"""INSERT INTO {s}.credentials (app_key, key_id, nonce, data)
+                VALUES ($1, $2, $3, $4) ON CONFLICT (app_key) DO UPDATE
+                SET key_id = $2, nonce = $3, data = $4, updated_at = now()""",
+            [(key, *seal(self.key, key, json.dumps(c.to_dict()).encode()))
+             for key, c, _ in rows],
+        )  # fmt: skip
+        devices = sorted({c.gcm.android_id for _, c, _ in rows})
+        await conn.execute(
+            f"""INSERT INTO {s}.leases (android_id) SELECT unnest($1::bigint[])
+                ON CONFLICT DO NOTHING""",
+            devices,
+        )
+        for old in {row["android_id"] for row in before} - set(devices):
+            await self._drop_lease_if_unused(conn, old)
+        self._cache.update((key, c) for key, c, _ in rows)
 
     async def remove_app(self, key: str) -> None:
         s = self.schema
