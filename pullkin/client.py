@@ -37,9 +37,11 @@ from pullkin._ledger import IdLedger
 from pullkin._plain import PlainRun
 from pullkin.core import PullkinCore
 from pullkin.dispatch import Filter, Handler, Route, Router, accept_all
+from pullkin.endpoints import Endpoints
 from pullkin.errors import CheckinError, ConfigError, DecryptionError, LoginError, PullkinError
 from pullkin.local_store import LocalStore
 from pullkin.mcs import events as ev
+from pullkin.mcs.transport import Stream, open_stream
 from pullkin.models import AppCredentials, FirebaseConfig, Message
 from pullkin.payload import build_message, build_messages
 from pullkin.proto.mcs_pb2 import DataMessageStanza
@@ -135,13 +137,17 @@ class Pullkin(PullkinCore):
         window: int = 10_000,
         concurrency: int = 1,
         session_config: SessionConfig | None = None,
+        connect_concurrency: int = 32,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         if store is not None and credentials_path is not None:
             raise ConfigError("pass either store= or credentials_path=, not both")
-        if concurrency < 1:
-            raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
+        if concurrency < 1 or connect_concurrency < 1:
+            raise ConfigError(
+                f"concurrency and connect_concurrency must be at least 1, got {concurrency} "
+                f"and {connect_concurrency}"
+            )
         # A store made here (from a path or a bare credentials file) is closed here.
         self._owns_store = credentials_path is not None or isinstance(store, CredentialStore)
         if credentials_path is not None:
@@ -159,6 +165,9 @@ class Pullkin(PullkinCore):
         self._stopped_stats: list[SessionStats] = []  # of the sessions stopped so far
         self._listeners: list[tuple[str | None, asyncio.Queue[Message]]] = []
         self._commits = GroupCommit(store)
+        # Sessions connecting (TCP and TLS handshake) at once: thousands of devices
+        # started together would otherwise share the CPU until every handshake timed out.
+        self._connecting = asyncio.Semaphore(connect_concurrency)
         self._stopped = asyncio.Event()
         self._background: set[asyncio.Future[Any]] = set()
 
@@ -398,10 +407,17 @@ class Pullkin(PullkinCore):
             device = Device(gcm.android_id, gcm.security_token, gcm.chrome_version)
             session = DeviceSession(
                 device, self.endpoints, _DeviceHooks(self, gcm.android_id),
-                config=self.session_config, connector=self._connector,
+                config=self.session_config, connector=self._connect,
             )  # fmt: skip
             task = asyncio.create_task(self._run_session(session), name=f"pullkin {session}")
             self._sessions[gcm.android_id] = (session, task)
+
+    async def _connect(self, endpoints: Endpoints) -> Stream:
+        """Open an MCS connection, at most ``connect_concurrency`` at a time."""
+        async with self._connecting:
+            if self._connector is not None:
+                return await self._connector(endpoints)
+            return await open_stream(endpoints, connect_timeout=self.session_config.connect_timeout)
 
     async def _run_session(self, session: DeviceSession) -> None:
         try:

@@ -19,7 +19,7 @@ from _virtual_time import VIRTUAL_TIME
 from pullkin import Message
 from pullkin.client import Pullkin
 from pullkin.endpoints import Endpoints
-from pullkin.errors import ConfigError, PullkinError
+from pullkin.errors import ConfigError, ConnectError, PullkinError
 from pullkin.mcs import events as ev
 from pullkin.mcs.transport import Stream
 from pullkin.models import (
@@ -193,6 +193,38 @@ async def test_replacing_an_app_while_running_hands_its_messages_to_the_new_cred
         assert seen == [("1", "tok-com.a"), ("2", "tok-new")]
         assert len(client.sessions) == 1
     assert len(peer.connects) == 1
+
+
+async def test_no_more_sessions_connect_at_once_than_connect_concurrency() -> None:
+    """A client of many devices opens their connections a few at a time: all at once,
+    every TLS handshake would share the CPU until each one timed out."""
+    active = most = calls = 0
+    gate = anyio.Event()
+
+    async def connect(endpoints: Endpoints) -> Stream:
+        nonlocal active, most, calls
+        calls += 1
+        active += 1
+        most = max(most, active)
+        try:
+            await gate.wait()
+        finally:
+            active -= 1
+        raise ConnectError("refused, for the test")
+
+    client = Pullkin(Endpoints(), session_config=CONFIG, connect_concurrency=3)
+    client._connector = connect
+    for n in range(10):
+        await client.add_app(str(n), android_app("com.a", (1000 + n, 1)))
+    await client.start()
+    await until(lambda: active >= 3)
+    gate.set()
+    await until(lambda: calls >= 10, within=60)  # every device tried, a few at a time
+    assert most == 3
+    await client.stop()
+    await client.aclose()
+    with pytest.raises(ConfigError, match="connect_concurrency must be at least 1"):
+        Pullkin(connect_concurrency=0)
 
 
 # --- stopping --------------------------------------------------------------------------------

@@ -144,6 +144,23 @@ async def test_many_apps_are_added_in_one_call_each_with_its_device(
     }
 
 
+async def test_prefetched_windows_are_the_windows_load_ids_reads(
+    pg: PgStore, emu: Emulator
+) -> None:
+    for key in ("a", "b", "c"):
+        await pg.put_credentials(key, register_direct(emu))
+    await pg.record_ids([IdChanges("a", [f"a{n}" for n in range(8)], ["a6"]),
+                         IdChanges("b", ["b0", "b1"])])  # fmt: skip
+    await pg.record_ids([IdChanges("b", ["b0"], ["b1"])])
+    fresh = PgStore(pg.pool, pg.schema, window=pg.window)
+    expected = {key: await fresh.load_ids(key) for key in ("a", "b", "c", "unknown")}
+    await pg.prefetch_ids(["a", "b", "c", "unknown"])
+    await pg.pool.execute(f"DELETE FROM {pg.schema}.handled_ids")  # no second read
+    assert {key: await pg.load_ids(key) for key in expected} == expected
+    assert expected["a"].handled == ["a3", "a4", "a5", "a6", "a7"]  # the newest window
+    assert (await pg.load_ids("a")).handled == []  # used once: read again
+
+
 async def test_ids_of_an_app_removed_meanwhile_are_skipped_not_an_error(
     pg: PgStore, emu: Emulator
 ) -> None:

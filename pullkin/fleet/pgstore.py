@@ -96,6 +96,7 @@ class PgStore:
         self._window = window
         self._counts: dict[str, int] = {}  # rows of handled_ids per app, where known
         self._cache: dict[str, AppCredentials] = {}
+        self._prefetched: dict[str, StoredIds] = {}  # windows for the next load_ids
 
     @classmethod
     async def open(
@@ -259,10 +260,34 @@ class PgStore:
         for key in keys:
             self._cache.pop(key, None)
             self._counts.pop(key, None)
+            self._prefetched.pop(key, None)
 
     # --- the handled-id window ------------------------------------------------------------
 
+    async def prefetch_ids(self, keys: Sequence[str]) -> None:
+        """Read the windows of *keys* in one query, for the next ``load_ids`` of each
+        (a worker taking over thousands of apps makes one round trip, not thousands).
+        Only the last call's windows are kept."""
+        rows = await self.pool.fetch(
+            f"""SELECT app_key, persistent_id, unconfirmed FROM (
+                    SELECT app_key, persistent_id, unconfirmed, seq, row_number()
+                        OVER (PARTITION BY app_key ORDER BY seq DESC) AS newest
+                    FROM {self.schema}.handled_ids WHERE app_key = ANY($1::text[])) AS w
+                WHERE newest <= $2 ORDER BY app_key, seq""",
+            list(keys), self._window,
+        )  # fmt: skip
+        found: dict[str, StoredIds] = {key: StoredIds([], []) for key in keys}
+        for key, pid, unconfirmed in rows:
+            found[key].handled.append(pid)
+            if unconfirmed:
+                found[key].unconfirmed.append(pid)
+        self._prefetched = found
+
     async def load_ids(self, key: str) -> StoredIds:
+        prefetched = self._prefetched.pop(key, None)
+        if prefetched is not None:
+            self._counts[key] = len(prefetched.handled)
+            return prefetched
         rows = await self.pool.fetch(
             f"""SELECT persistent_id, unconfirmed FROM {self.schema}.handled_ids
                 WHERE app_key = $1 ORDER BY seq DESC LIMIT $2""",

@@ -2,12 +2,20 @@
 hands every message to a sink.
 
 It is a ``Pullkin`` client whose store is the fleet's ``PgStore`` and whose one
-handler is the sink, plus a loop of lease rounds (``fleet.leases``): the apps of
-devices whose lease it gains are added under their fleet keys (``add_app(sender_id,
-credentials, key=...)``: credentials and handled-id window from PostgreSQL, the true
-sender id on every message) and started (``Pullkin.start``); devices it must give up
-are stopped with ``Pullkin.stop_device`` — handled ids durable, acks sent — before
-their leases are freed; devices whose lease was taken are stopped at once.
+handler is the sink, plus two loops over the leases (``fleet.leases``):
+
+* the **heartbeat** renews every lease this worker holds every ``ttl / 3`` (sooner
+  when a lease of another worker is about to expire, or when another worker joins or
+  leaves), whatever else the worker is doing — starting thousands of devices takes
+  longer than a TTL, and a lease must never lapse meanwhile;
+* the **planner** acts on each fresh renewal: devices whose lease was taken are
+  stopped at once; devices it gains are added under their fleet keys
+  (``add_app(sender_id, credentials, key=...)``: credentials and handled-id window
+  from PostgreSQL, the true sender id on every message) and started
+  (``Pullkin.start``), a chunk at a time; devices it must give up are stopped with
+  ``Pullkin.stop_device`` — handled ids durable, acks sent — and their leases freed,
+  a chunk at a time.  It plans only from a renewal that began after its own last
+  change of leases, so it never counts a device twice or stops one it just took.
 
 Delivery across a failover: a message is acknowledged to FCM only after the sink
 confirmed it and its handled mark is durable in PostgreSQL.  When a worker dies, FCM
@@ -29,7 +37,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pullkin.client import Pullkin
@@ -47,7 +55,7 @@ log = logging.getLogger(__name__)
 
 class FleetWorker:
     """One worker; ``await worker.run(stop)`` until *stop* is set (then it hands its
-    leases back)."""
+    leases back).  *chunk* devices are started or stopped at a time."""
 
     def __init__(
         self,
@@ -58,104 +66,155 @@ class FleetWorker:
         ttl: float = 15.0,
         worker_id: str | None = None,
         session_config: SessionConfig | None = None,
+        chunk: int = 500,
     ) -> None:
-        if ttl <= 0:
-            raise ValueError("the lease TTL must be positive")
+        if ttl <= 0 or chunk < 1:
+            raise ValueError("the lease TTL and the chunk must be positive")
         self.store = store
         self.sink = sink
         self.ttl = ttl
+        self.chunk = chunk
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.leases = Leases(store, self.worker_id, ttl)
         self.client = Pullkin(endpoints, store=store, session_config=session_config)
         self.client.on_notification()(sink)
         self.client.on_error(self._on_error)
         self.devices: dict[int, list[str]] = {}  # android_id -> app keys, while served
-        self.rounds = 0
-        self._wake = asyncio.Event()
-        self._renewed_at = 0.0  # monotonic time a successful renewal was sent
+        self.rounds = 0  # successful renewals
+        self._beats = 0  # renewals begun
+        self._latest: tuple[int, Round] | None = None  # the newest renewal and its number
+        self._changed_at = 0  # renewals begun before this one predate our last lease change
+        self._renewed_at = time.monotonic()  # when the last successful renewal began
+        self._fresh = asyncio.Event()  # the planner's cue: a new renewal
+        self._renew_now = asyncio.Event()  # the heartbeat's cue: renew before the interval
+        self._busy = asyncio.Lock()  # one device operation at a time
+        self._stop = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"<FleetWorker {self.worker_id} devices={len(self.devices)}>"
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._stop = stop
         await self.sink.start()
         await self.leases.join(socket.gethostname(), os.getpid())
+        heartbeat = asyncio.create_task(self._heartbeat(), name="pullkin fleet heartbeat")
         try:
             while not stop.is_set():
-                delay = await self._round_safely()
-                self._wake.clear()
-                stopping = asyncio.ensure_future(stop.wait())
-                waking = asyncio.ensure_future(self._wake.wait())
-                await asyncio.wait({stopping, waking}, timeout=delay,
-                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
-                stopping.cancel()
-                waking.cancel()
+                self._fresh.clear()
+                await self._plan_safely()
+                await _first(stop, self._fresh, timeout=self.ttl / 3)
         finally:
-            await self._leave()
+            await self._leave(heartbeat)
 
-    async def _round_safely(self) -> float:
-        """One round; on a database failure fence if needed, and retry soon."""
+    # --- the heartbeat ----------------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        while True:
+            delay = await self._renew()
+            self._renew_now.clear()
+            await _first(self._renew_now, timeout=delay)
+
+    async def _renew(self) -> float:
+        """One renewal; returns when the next is due.  On a database failure: fence if
+        needed (stop every device before its lease can lapse), and retry soon."""
         started = time.monotonic()
+        self._beats += 1
+        number = self._beats
         try:
-            await self.leases.listen(self._wake.set)
-            result = await self._round()
+            await self.leases.listen(self._renew_now.set)
+            result = await self.leases.renew(json.dumps(self.figures()))
         except Exception as exc:  # noqa: BLE001 - the database may be down: keep trying
-            log.warning("lease round failed: %s: %s", type(exc).__name__, exc)
+            log.warning("lease renewal failed: %s: %s", type(exc).__name__, exc)
             if self.devices and time.monotonic() - self._renewed_at >= self.ttl * 0.9:
                 log.error("no lease renewal for %.0f s: stopping every device", self.ttl)
-                await self._stop_devices(list(self.devices))
+                async with self._busy:
+                    await self._stop_devices(list(self.devices))
             return min(1.0, self.ttl / 3)
         self._renewed_at = started
         self.rounds += 1
+        self._latest = (number, result)
+        self._fresh.set()
         wait = self.ttl / 3
         if result.next_expiry is not None:
             wait = min(wait, result.next_expiry + 0.02)
         return max(wait, 0.01)
 
-    async def _round(self) -> Round:
-        result = await self.leases.renew(json.dumps(self.figures()))
-        lost = [a for a in self.devices if a not in result.held]
-        if lost:
-            log.warning("leases of %d device(s) were taken over: stopping them", len(lost))
-            await self._stop_devices(lost)
-        take, give = result.plan()
-        if take:
-            await self._start_devices(await self.leases.acquire(take))
-        if give:
-            excess = sorted(result.held)[len(result.held) - give :]
-            await self._stop_devices(excess)
-            await self.leases.release(excess)
-        return result
+    # --- the planner --------------------------------------------------------------------------
 
-    async def _start_devices(self, android_ids: list[int]) -> None:
-        if not android_ids:
-            return
-        apps = await self.store.apps_of(android_ids)
-        keys: list[str] = []
-        for android_id, entries in apps.items():
-            for app in entries:
-                await self.client.add_app(app.sender_id, app.credentials, key=app.key)
-            self.devices[android_id] = [app.key for app in entries]
-            keys += self.devices[android_id]
-        if keys:
-            await self.client.start(keys)
-        log.info("now receiving for %d more device(s), %d in all", len(apps), len(self.devices))
-
-    async def _stop_devices(self, android_ids: Iterable[int]) -> None:
-        """Stop devices: each session flushes (durable marks, acks) before its apps go."""
-        chosen = [a for a in android_ids if a in self.devices]
-        await asyncio.gather(*map(self.client.stop_device, chosen))
-        for android_id in chosen:
-            self.store.forget_cached(self.devices.pop(android_id))
-
-    async def _leave(self) -> None:
-        """Stop every device, then free every lease and say so (SIGTERM)."""
+    async def _plan_safely(self) -> None:
         try:
-            await self._stop_devices(list(self.devices))
+            await self._plan()
+        except Exception as exc:  # noqa: BLE001 - the database may be down: next round
+            log.warning("lease round failed: %s: %s", type(exc).__name__, exc)
+
+    async def _plan(self) -> None:
+        if self._latest is None or self._latest[0] <= self._changed_at:
+            return  # no renewal since our last change: it would not show that change
+        result = self._latest[1]
+        async with self._busy:
+            lost = [a for a in self.devices if a not in result.held]
+            if lost:
+                log.warning("leases of %d device(s) were taken over: stopping them", len(lost))
+                await self._stop_devices(lost)
+            take, give = result.plan()
+            if take:
+                taken = await self.leases.acquire(take)
+                self._changed()
+                await self._start_devices(taken)
+            if give:
+                await self._stop_devices(
+                    sorted(result.held)[len(result.held) - give :], release=True
+                )
+
+    def _changed(self) -> None:
+        """Our leases changed: plan again only from a renewal begun after this."""
+        self._changed_at = self._beats
+        self._renew_now.set()
+
+    async def _start_devices(self, android_ids: Sequence[int]) -> None:
+        for start in range(0, len(android_ids), self.chunk):
+            if self._stop.is_set():
+                return  # the leases not started are freed when the worker leaves
+            apps = await self.store.apps_of(android_ids[start : start + self.chunk])
+            await self.store.prefetch_ids([app.key for found in apps.values() for app in found])
+            keys: list[str] = []
+            for android_id, found in apps.items():
+                for app in found:
+                    await self.client.add_app(app.sender_id, app.credentials, key=app.key)
+                self.devices[android_id] = [app.key for app in found]
+                keys += self.devices[android_id]
+            if keys:
+                await self.client.start(keys)
+        log.info("receiving for %d device(s)", len(self.devices))
+
+    async def _stop_devices(self, android_ids: Iterable[int], *, release: bool = False) -> None:
+        """Stop devices, a chunk at a time: each session flushes (durable marks, acks)
+        before its apps go; with *release*, then free their leases."""
+        chosen = [a for a in android_ids if a in self.devices]
+        for start in range(0, len(chosen), self.chunk):
+            part = chosen[start : start + self.chunk]
+            await asyncio.gather(*map(self.client.stop_device, part))
+            for android_id in part:
+                self.store.forget_cached(self.devices.pop(android_id))
+            if release:
+                await self.leases.release(part)
+                self._changed()
+
+    async def _leave(self, heartbeat: asyncio.Task[None]) -> None:
+        """Stop every device, freeing each chunk's leases as it goes (the heartbeat
+        keeps the rest), then the worker row (SIGTERM)."""
+        try:
+            async with self._busy:
+                with contextlib.suppress(Exception):
+                    await self._stop_devices(list(self.devices), release=True)
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
             await self.client.stop()
             with contextlib.suppress(Exception):
                 await self.leases.leave()
         finally:
+            heartbeat.cancel()
             await self.leases.aclose()
             await self.client.aclose()
             await self.sink.aclose()
@@ -178,3 +237,13 @@ class FleetWorker:
     def _on_error(self, error: Exception, stanza: DataMessageStanza | None) -> None:
         pid = stanza.persistent_id if stanza is not None else "-"
         log.warning("message %s: %s", pid, error)
+
+
+async def _first(*events: asyncio.Event, timeout: float | None = None) -> None:
+    """Return when one of *events* is set, or after *timeout*."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
