@@ -9,7 +9,9 @@ device and listening on its own port — so no emulator serves more connections 
 process may open files, and no destination needs more than the 28,232 ephemeral ports
 one loopback source address has.  Figures:
 
-* ``idle``: every device is added to the store at once; once all are logged in and
+* ``idle``: every device is added to the store at once (lease TTL ``--ttl``: with
+  fewer cores than worker and emulator processes, a starved worker's renewals come
+  late, so the spread keeps moving); once all are logged in and
   settled, each worker's RSS minus its RSS with no device, divided by the devices it
   holds (``rss_per_device_kib``), and the emulator's RSS per connection.  A guard
   stops the run if the machine's available memory falls under ``--min-free-gib``
@@ -205,8 +207,8 @@ async def idle(args: argparse.Namespace, tmp: Path, rng: random.Random) -> dict[
     path = tmp / "idle-devices.tsv"
     path.write_text("".join(f"{a}\t{s}\t{t}\n" for a, s, t in devices))
     shards = [await Shard.start(path, tmp, f"shard{i}") for i in range(args.workers)]
-    fleet = Fleet(tmp, f"redis://127.0.0.1:6379/bench_idle_{os.getpid()}")
-    figures: dict[str, Any] = {"devices": args.devices, "workers": args.workers}
+    fleet = Fleet(tmp, f"redis://127.0.0.1:6379/bench_idle_{os.getpid()}", ttl=args.ttl)
+    figures: dict[str, Any] = {"devices": args.devices, "workers": args.workers, "ttl_s": args.ttl}
     try:
         workers = [await fleet.spawn(shard.config) for shard in shards]
         await asyncio.sleep(3)  # settled: imported, schema checked, first rounds run
@@ -418,6 +420,10 @@ if __name__ == "__main__":
     parser.add_argument("--messages", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--min-free-gib", type=float, default=3.0)
+    parser.add_argument(
+        "--ttl", type=float, default=15.0,
+        help="lease TTL of the idle part (a machine with fewer cores than processes needs more)",
+    )  # fmt: skip
     parser.add_argument("--connect-timeout", type=float, default=3600.0)
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-failover", action="store_true")

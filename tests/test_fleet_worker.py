@@ -5,6 +5,7 @@ sink carries the apps' true sender id."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ from _receiver_support import FAST, register_direct, send, wait_for, web_stanza
 from _services import POSTGRES_DSN, need_postgres, unique
 
 from pullkin.emulator import Emulator
+from pullkin.errors import ConfigError
 from pullkin.fleet import FleetWorker, PgStore, StoredApp
 from pullkin.sinks import Sink, SinkRecord
 
@@ -88,3 +90,27 @@ async def test_leases_stay_renewed_while_devices_start_for_longer_than_the_ttl(
         stop.set()
         await asyncio.wait_for(running, 30)
     assert [row["owner"] for row in await _leases(slow_store)] == [None] * 3  # handed back
+
+
+async def test_a_worker_holds_no_more_devices_than_its_room(
+    slow_store: _SlowStore, emu: Emulator
+) -> None:
+    """A device is a socket: a worker never takes more than ``max_devices`` (by default
+    its open-file limit's room); the rest wait for another worker."""
+    slow_store.proceed.set()
+    await slow_store.add_apps(SENDER, [register_direct(emu) for _ in range(5)])
+    worker = FleetWorker(slow_store, _ListSink(), endpoints=emu.endpoints, ttl=0.6,
+                         session_config=FAST, max_devices=2)  # fmt: skip
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await wait_for(lambda: len(worker.devices) == 2)
+        rounds = worker.rounds
+        await wait_for(lambda: worker.rounds >= rounds + 3)  # a few rounds more: no more taken
+        owners = Counter(row["owner"] for row in await _leases(slow_store))
+        assert owners == {None: 3, worker.worker_id: 2}
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 30)
+    with pytest.raises(ConfigError, match="max_devices must be positive"):
+        FleetWorker(slow_store, _ListSink(), max_devices=0)

@@ -93,6 +93,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     run_.add_argument("--sink", metavar="URL", required=True, help="where messages go (below)")
     run_.add_argument("--ttl", type=float, default=15.0, help="lease TTL in seconds (15)")
+    run_.add_argument(
+        "--max-devices", type=int, metavar="N",
+        help="hold at most N devices (default: the open-file limit, ulimit -n, less 256)",
+    )  # fmt: skip
     run_.add_argument("--emulator", metavar="CONFIG.json", help="use a running pullkin emulator")
     run_.add_argument("--sink-ca", metavar="PEM", help="CA to trust for an https:// webhook")
     status = sub.add_parser("status", parents=[store], help="devices, workers, leases, lag")
@@ -171,7 +175,9 @@ async def _run(args: argparse.Namespace) -> int:
         args.sink, webhook_secret=os.environ.get("PULLKIN_WEBHOOK_SECRET"), ssl_context=ssl_context
     )
     store = await PgStore.open(args.store, key=_key())
-    worker = FleetWorker(store, sink, endpoints=endpoints, ttl=args.ttl)
+    worker = FleetWorker(
+        store, sink, endpoints=endpoints, ttl=args.ttl, max_devices=args.max_devices
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -42,6 +42,7 @@ from typing import Any
 
 from pullkin.client import Pullkin
 from pullkin.endpoints import Endpoints
+from pullkin.errors import ConfigError
 from pullkin.fleet.leases import Leases, Round
 from pullkin.fleet.pgstore import PgStore
 from pullkin.proto.mcs_pb2 import DataMessageStanza
@@ -55,7 +56,10 @@ log = logging.getLogger(__name__)
 
 class FleetWorker:
     """One worker; ``await worker.run(stop)`` until *stop* is set (then it hands its
-    leases back).  *chunk* devices are started or stopped at a time."""
+    leases back).  *chunk* devices are started or stopped at a time.  It never holds
+    more than *max_devices* (default: what its open-file limit leaves room for — a
+    device is a socket — less 256 for the rest); devices beyond every worker's room
+    wait for one more worker."""
 
     def __init__(
         self,
@@ -67,13 +71,20 @@ class FleetWorker:
         worker_id: str | None = None,
         session_config: SessionConfig | None = None,
         chunk: int = 500,
+        max_devices: int | None = None,
     ) -> None:
-        if ttl <= 0 or chunk < 1:
-            raise ValueError("the lease TTL and the chunk must be positive")
+        if max_devices is None:
+            max_devices = _open_file_limit() - 256
+        if ttl <= 0 or chunk < 1 or max_devices < 1:
+            raise ConfigError(
+                "the lease TTL, the chunk and max_devices must be positive (is the open-file "
+                "limit, ulimit -n, under 257?)"
+            )
         self.store = store
         self.sink = sink
         self.ttl = ttl
         self.chunk = chunk
+        self.max_devices = max_devices
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.leases = Leases(store, self.worker_id, ttl)
         self.client = Pullkin(endpoints, store=store, session_config=session_config)
@@ -157,6 +168,8 @@ class FleetWorker:
                 log.warning("leases of %d device(s) were taken over: stopping them", len(lost))
                 await self._stop_devices(lost)
             take, give = result.plan()
+            room = self.max_devices - len(result.held)
+            take, give = max(min(take, room), 0), max(give, -room)
             if take:
                 taken = await self.leases.acquire(take)
                 self._changed()
@@ -237,6 +250,16 @@ class FleetWorker:
     def _on_error(self, error: Exception, stanza: DataMessageStanza | None) -> None:
         pid = stanza.persistent_id if stanza is not None else "-"
         log.warning("message %s: %s", pid, error)
+
+
+def _open_file_limit() -> int:
+    """How many files this process may open (ulimit -n)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows: no such limit to read
+        return 10_256
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft if soft != resource.RLIM_INFINITY else 1_000_000
 
 
 async def _first(*events: asyncio.Event, timeout: float | None = None) -> None:
