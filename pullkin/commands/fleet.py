@@ -94,6 +94,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     run_.add_argument("--sink", metavar="URL", required=True, help="where messages go (below)")
     run_.add_argument("--ttl", type=float, default=15.0, help="lease TTL in seconds (15)")
     run_.add_argument(
+        "--window", type=int, default=10_000, metavar="N",
+        help="handled ids remembered per app (10000; about 150 bytes of memory each)",
+    )  # fmt: skip
+    run_.add_argument(
         "--max-devices", type=int, metavar="N",
         help="hold at most N devices (default: the open-file limit, ulimit -n, less 256)",
     )  # fmt: skip
@@ -174,7 +178,7 @@ async def _run(args: argparse.Namespace) -> int:
     sink = open_sink(
         args.sink, webhook_secret=os.environ.get("PULLKIN_WEBHOOK_SECRET"), ssl_context=ssl_context
     )
-    store = await PgStore.open(args.store, key=_key())
+    store = await PgStore.open(args.store, key=_key(), window=args.window)
     worker = FleetWorker(
         store, sink, endpoints=endpoints, ttl=args.ttl, max_devices=args.max_devices
     )

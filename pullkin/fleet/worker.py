@@ -87,7 +87,9 @@ class FleetWorker:
         self.max_devices = max_devices
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.leases = Leases(store, self.worker_id, ttl)
-        self.client = Pullkin(endpoints, store=store, session_config=session_config)
+        self.client = Pullkin(
+            endpoints, store=store, session_config=session_config, window=store.window
+        )
         self.client.on_notification()(sink)
         self.client.on_error(self._on_error)
         self.devices: dict[int, list[str]] = {}  # android_id -> app keys, while served
