@@ -102,6 +102,7 @@ class FleetWorker:
         self._renew_now = asyncio.Event()  # the heartbeat's cue: renew before the interval
         self._busy = asyncio.Lock()  # one device operation at a time
         self._stop = asyncio.Event()
+        self._left = asyncio.Event()  # every device stopped: the heartbeat may end
 
     def __repr__(self) -> str:
         return f"<FleetWorker {self.worker_id} devices={len(self.devices)}>"
@@ -122,10 +123,12 @@ class FleetWorker:
     # --- the heartbeat ----------------------------------------------------------------------
 
     async def _heartbeat(self) -> None:
-        while True:
+        """Renew until the worker has left; never cut off mid-renewal (a query
+        cancelled half way would cost the pool its connection)."""
+        while not self._left.is_set():
             delay = await self._renew()
             self._renew_now.clear()
-            await _first(self._renew_now, timeout=delay)
+            await _first(self._renew_now, self._left, timeout=delay)
 
     async def _renew(self) -> float:
         """One renewal; returns when the next is due.  On a database failure: fence if
@@ -222,14 +225,16 @@ class FleetWorker:
             async with self._busy:
                 with contextlib.suppress(Exception):
                     await self._stop_devices(list(self.devices), release=True)
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            self._left.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(heartbeat), self.ttl)
             await self.client.stop()
             with contextlib.suppress(Exception):
                 await self.leases.leave()
         finally:
             heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
             await self.leases.aclose()
             await self.client.aclose()
             await self.sink.aclose()
