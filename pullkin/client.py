@@ -402,6 +402,10 @@ class Pullkin(PullkinCore):
                 asyncio.create_task(self._work(app), name=f"pullkin worker {app.key}")
                 for _ in range(self.concurrency)
             ]
+        entry = self._sessions.get(app.android_id)
+        if entry is not None and entry[1].done():  # stopped for good: try it again
+            del self._sessions[app.android_id]
+            self._stopped_stats.append(entry[0].stats)
         if app.android_id not in self._sessions:
             gcm = app.credentials.gcm
             device = Device(gcm.android_id, gcm.security_token, gcm.chrome_version)

@@ -96,6 +96,28 @@ async def test_a_dead_device_without_a_firebase_config_stops_receiving_and_says_
     await client.aclose()
 
 
+async def test_run_after_a_session_stopped_for_good_tries_again_instead_of_hanging(
+    emu: Emulator,
+) -> None:
+    credentials = register_direct(emu)  # no config: a dead device stops receiving
+    client = Pullkin(emu.endpoints, session_config=FAST)
+    errors: list[Exception] = []
+    client.on_error(lambda error, stanza: errors.append(error))
+    await client.add_app("1", credentials)
+    running = asyncio.ensure_future(client.run())
+    await wait_for(lambda: client.state is SessionState.CONNECTED)
+    await kill_device(emu, credentials.gcm.android_id)
+    await asyncio.wait_for(running, 15)
+    assert len(errors) == 1
+    # Called again, run() starts a new session for the app (the dead one is replaced),
+    # which is refused in turn: run() returns again rather than waiting forever.
+    await asyncio.wait_for(client.run(), 15)
+    assert len(errors) == 2  # the new session's own refusal
+    assert len(client.sessions) == 1
+    await client.stop()
+    await client.aclose()
+
+
 async def test_reauthentication_for_a_device_without_apps_is_a_config_error(
     emu: Emulator,
 ) -> None:
