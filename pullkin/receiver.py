@@ -23,26 +23,34 @@ link's copies never are: the server redelivers them, or the next login lists the
 
 from __future__ import annotations
 
-import enum
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
 
 import anyio
 
 from pullkin._backoff import ChromeBackoff
-from pullkin._ledger import IdLedger, Verdict
-from pullkin.endpoints import CHROME_VERSION, Endpoints
+from pullkin._ledger import Verdict
+from pullkin._login import log_in
+from pullkin._session_types import (
+    AppRoute,
+    Device,
+    SessionConfig,
+    SessionHooks,
+    SessionState,
+    SessionStats,
+    _ConnectionLost,
+    _ErrorLog,
+    _LoginTimeout,
+)
+from pullkin.endpoints import Endpoints
 from pullkin.errors import (
     LoginError,
     ProtocolError,
     PullkinError,
     RemoteProtocolError,
     TransportError,
-    TransportTimeout,
 )
 from pullkin.mcs import events as ev
 from pullkin.mcs.codec import McsConnection, Role, State
@@ -55,110 +63,6 @@ __all__ = ["Device", "DeviceSession", "SessionConfig", "SessionState", "SessionS
 log = logging.getLogger(__name__)
 
 Connector = Callable[[Endpoints], Awaitable[Stream]]
-
-
-class SessionState(str, enum.Enum):
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    BACKING_OFF = "backing off"
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True)
-class Device:
-    """What an MCS login needs: the check-in identity."""
-
-    android_id: int
-    security_token: int = field(repr=False)
-    chrome_version: str = CHROME_VERSION
-
-
-@dataclass(frozen=True)
-class SessionConfig:
-    """Timing of one session; the defaults suit a long-lived receiver."""
-
-    heartbeat_interval: float = 60.0
-    heartbeat_timeout: float = 20.0
-    login_timeout: float = 30.0
-    connect_timeout: float = 15.0
-    reconnect_initial: float = 1.0
-    reconnect_max: float = 600.0
-    stable_after: float = 10.0
-    stop_timeout: float = 5.0
-
-
-@dataclass
-class SessionStats:
-    """Counters and heartbeat figures (observability)."""
-
-    received: int = 0
-    dispatched: int = 0
-    duplicates: int = 0
-    undecryptable: int = 0
-    invalid: int = 0
-    handler_errors: int = 0
-    reconnects: int = 0
-    logins: int = 0
-    last_heartbeat_at: float | None = None
-    heartbeat_rtt: float | None = None
-
-
-class AppRoute(Protocol):
-    """What the session needs of a registered app."""
-
-    key: str
-    ledger: IdLedger[_Copy]
-
-
-class SessionHooks(Protocol):
-    """The client's side of a session."""
-
-    def route(self, stanza: DataMessageStanza) -> AppRoute | None: ...
-
-    def deliver(
-        self, session: DeviceSession, app: AppRoute, messages: list[ev.DataMessage]
-    ) -> None: ...
-
-    def ledgers(self) -> Sequence[IdLedger[_Copy]]: ...
-
-    def handled(self) -> None:
-        """An id was marked handled: commit soon, then acknowledge its copies."""
-
-    async def reauthenticate(self, error: LoginError) -> Device: ...
-
-    def report(self, error: Exception, stanza: DataMessageStanza | None) -> None: ...
-
-
-class _ConnectionLost(PullkinError):
-    """Internal: this connection is over; reconnect."""
-
-
-class _LoginTimeout(TransportTimeout):
-    """The server accepted the connection but did not answer the login in time."""
-
-
-class _ErrorLog:
-    """Logs an error with its traceback once, then only counts repeats (no hot loop)."""
-
-    def __init__(self) -> None:
-        self._last: str | None = None
-        self._repeats = 0
-
-    def __call__(self, message: str, exc: BaseException) -> None:
-        key = f"{type(exc).__name__}: {exc}"
-        if key != self._last:
-            if self._repeats:
-                log.warning("previous error repeated %d more time(s)", self._repeats)
-            self._last, self._repeats = key, 0
-            expected = isinstance(exc, PullkinError)  # a traceback only helps for bugs
-            log.warning("%s: %s", message, key, exc_info=None if expected else exc)
-        else:
-            self._repeats += 1
-            if self._repeats in (10, 100) or self._repeats % 1000 == 0:
-                log.warning("%s: same error again (%d times)", message, self._repeats)
-
-    def clear(self) -> None:
-        self._last, self._repeats = None, 0
 
 
 class _Link:
@@ -296,7 +200,7 @@ class DeviceSession:
     async def _session(self, link: _Link) -> None:
         logged_in_at: float | None = None
         try:
-            await self._login_in_time(link)
+            await self._login(link)
             logged_in_at = anyio.current_time()
             await self._serve(link)
         except LoginError as exc:
@@ -322,42 +226,11 @@ class DeviceSession:
 
     # --- login -----------------------------------------------------------------------
 
-    async def _login_in_time(self, link: _Link) -> None:
-        try:
-            with anyio.fail_after(self.config.login_timeout):
-                await self._login(link)
-        except TimeoutError:
-            raise _LoginTimeout(
-                f"no LoginResponse from {self.endpoints.mcs_host} within "
-                f"{self.config.login_timeout:g} s of connecting (SessionConfig.login_timeout); "
-                "reconnecting"
-            ) from None
-
     async def _login(self, link: _Link) -> None:
         self._server_heartbeat = None
         ids = tuple(pid for ledger in self.hooks.ledgers() for pid in ledger.unconfirmed())
-        request = ev.LoginRequest(
-            android_id=self.device.android_id,
-            security_token=self.device.security_token,
-            client_id=f"chrome-{self.device.chrome_version}",
-            persistent_ids=ids,
-        )
-        await link.write([request])
-        while True:
-            event = link.conn.next_event()
-            if event is ev.NEED_DATA:
-                data = await link.stream.receive()
-                link.conn.receive_data(data)
-                continue
-            if isinstance(event, ev.LoginResponse):
-                break
-            raise _ConnectionLost(f"connection ended during login ({type(event).__name__})")
-        if not event.ok:
-            raise LoginError(
-                f"MCS refused the login of android_id {self.device.android_id}: "
-                f"{event.error_code} {event.error_message}".rstrip(),
-                code=event.error_code,
-            )
+        timeout, host = self.config.login_timeout, self.endpoints.mcs_host
+        event = await log_in(link, self.device, ids, login_timeout=timeout, host=host)
         if event.heartbeat_interval_ms:
             self._server_heartbeat = event.heartbeat_interval_ms / 1000
         self.stats.logins += 1
