@@ -12,7 +12,7 @@ are dictionaries, never a walk over every app.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +20,9 @@ from pullkin._ledger import IdLedger
 from pullkin.mcs import events as ev
 from pullkin.models import AppCredentials
 from pullkin.receiver import DeviceSession
+from pullkin.store import Store, StoredIds
 
-__all__ = ["App", "AppTable"]
+__all__ = ["App", "AppTable", "starting_ledger"]
 
 
 @dataclass(eq=False)
@@ -44,6 +45,25 @@ class App:
     def named(self, name: str) -> bool:
         """Whether *name* selects this app (its key or its sender id)."""
         return name in (self.key, self.sender_id)
+
+    def start_workers(self, work: Callable[[App], Coroutine[Any, Any, None]], count: int) -> None:
+        """Start *count* tasks running ``work(app)``, unless the app has workers."""
+        if not self.workers:
+            self.workers = [
+                asyncio.create_task(work(self), name=f"pullkin worker {self.key}")
+                for _ in range(count)
+            ]
+
+    def stop_workers(self) -> None:
+        """Cancel the workers.  What they had not finished is not handled: it is
+        forgotten (queue and ledger) and comes back from the server."""
+        for worker in self.workers:
+            worker.cancel()
+        self.workers = []
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        for copy in self.ledger.abandon():
+            copy.abandon()
 
 
 class AppTable:
@@ -109,3 +129,16 @@ class AppTable:
             apps.remove(app)
         if not apps:
             self._by_device.pop(android_id, None)
+
+
+async def starting_ledger(
+    store: Store | None, key: str, window: int, previous: App | None
+) -> IdLedger[Any]:
+    """The ledger of an app added under *key*: the ids *store* holds for it, or without
+    a store those of the app it replaces (*previous*)."""
+    stored: StoredIds | None = None
+    if store is not None:
+        stored = await store.load_ids(key)
+    elif previous is not None:
+        stored = StoredIds(previous.ledger.handled(), previous.ledger.unconfirmed())
+    return IdLedger(window, *((stored.handled, stored.unconfirmed) if stored else ()))

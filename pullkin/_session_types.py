@@ -19,6 +19,7 @@ from pullkin.mcs import events as ev
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 
 if TYPE_CHECKING:
+    from pullkin.models import AppCredentialsGcm
     from pullkin.receiver import DeviceSession, _Copy
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "SessionHooks",
     "SessionState",
     "SessionStats",
+    "device_of",
 ]
 
 # The session's records keep the logger name users configure for it.
@@ -48,6 +50,11 @@ class Device:
     android_id: int
     security_token: int = field(repr=False)
     chrome_version: str = CHROME_VERSION
+
+
+def device_of(gcm: AppCredentialsGcm) -> Device:
+    """The device an app's check-in names."""
+    return Device(gcm.android_id, gcm.security_token, gcm.chrome_version)
 
 
 @dataclass(frozen=True)

@@ -12,18 +12,17 @@ transaction (group commit: whatever finished while the previous commit was being
 written goes into the next), and then has their copies acknowledged (``_ledger``
 has the state machine).  A failing handler is logged with the message id
 and does not stop anything; an undecryptable message is reported to ``on_error`` and
-acknowledged so it is not redelivered forever.
+acknowledged so it is not redelivered forever.  The running sessions are kept by
+``_sessions``; a refused login is answered by ``_reregister``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import inspect
 import logging
 from collections.abc import AsyncGenerator, Callable, Iterable
-from dataclasses import fields
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -31,14 +30,17 @@ from typing import Any, TypeVar
 import anyio
 
 from pullkin._apps import App as _App
-from pullkin._apps import AppTable
+from pullkin._apps import AppTable, starting_ledger
 from pullkin._commit import GroupCommit
 from pullkin._ledger import IdLedger
 from pullkin._plain import PlainRun
+from pullkin._reregister import Reregistration, adopt
+from pullkin._session_types import device_of
+from pullkin._sessions import SessionPool
 from pullkin.core import PullkinCore
 from pullkin.dispatch import Filter, Handler, Route, Router, accept_all
 from pullkin.endpoints import Endpoints
-from pullkin.errors import CheckinError, ConfigError, DecryptionError, LoginError, PullkinError
+from pullkin.errors import ConfigError, DecryptionError, LoginError, PullkinError
 from pullkin.local_store import LocalStore
 from pullkin.mcs import events as ev
 from pullkin.mcs.transport import Stream, open_stream
@@ -53,7 +55,7 @@ from pullkin.receiver import (
     SessionState,
     SessionStats,
 )
-from pullkin.store import CredentialStore, Store, StoredIds
+from pullkin.store import CredentialStore, Store
 
 __all__ = ["ErrorHandler", "Pullkin"]
 
@@ -67,12 +69,6 @@ _BUILD_BATCH = 16
 _PlainItem = tuple[ev.DataMessage, Message, list[Route]]  # a message whose handlers are plain
 _H = TypeVar("_H", bound=Handler)
 _E = TypeVar("_E", bound=ErrorHandler)
-_STATE_ORDER = (
-    SessionState.BACKING_OFF,
-    SessionState.CONNECTING,
-    SessionState.CONNECTED,
-    SessionState.STOPPED,
-)
 
 
 class _DeviceHooks:
@@ -114,7 +110,7 @@ class _DeviceHooks:
 
     async def reauthenticate(self, error: LoginError) -> Device:
         device = await self._client._reauthenticate(self.android_id, error)
-        self._client._move_session(self.android_id, device.android_id)
+        self._client._sessions.move(self.android_id, device.android_id)
         self.android_id = device.android_id
         return device
 
@@ -161,8 +157,7 @@ class Pullkin(PullkinCore):
         self._router = Router()
         self._error_handlers: list[ErrorHandler] = []
         self._apps = AppTable()
-        self._sessions: dict[int, tuple[DeviceSession, asyncio.Task[None]]] = {}
-        self._stopped_stats: list[SessionStats] = []  # of the sessions stopped so far
+        self._sessions = SessionPool()
         self._listeners: list[tuple[str | None, asyncio.Queue[Message]]] = []
         self._commits = GroupCommit(store)
         # Sessions connecting (TCP and TLS handshake) at once: thousands of devices
@@ -170,6 +165,9 @@ class Pullkin(PullkinCore):
         self._connecting = asyncio.Semaphore(connect_concurrency)
         self._stopped = asyncio.Event()
         self._background: set[asyncio.Future[Any]] = set()
+        self._reregistration = Reregistration(
+            self, self._apps, self._sessions, store, self._report, self._start_app
+        )
 
     def __repr__(self) -> str:
         return f"<Pullkin apps={len(self._apps)} state={self.state.value}>"
@@ -228,18 +226,12 @@ class Pullkin(PullkinCore):
         if not key:
             raise ConfigError("an app's key must not be empty")
         store = self.store
-        stored: StoredIds | None = None
         previous = self._apps.get(key)
         if previous is not None:
-            self._stop_workers(previous)
+            previous.stop_workers()
             await self._persist()  # what it handled is durable before its ledger goes
-            if store is None:
-                stored = StoredIds(previous.ledger.handled(), previous.ledger.unconfirmed())
-        if store is not None:  # read after that commit: it may have been writing them
-            stored = await store.load_ids(key)
-        ledger: IdLedger[Any] = IdLedger(
-            self.window, *((stored.handled, stored.unconfirmed) if stored else ())
-        )
+        # Read after that commit: it may have been writing them.
+        ledger = await starting_ledger(store, key, self.window, previous)
         app = _App(key, sender_id, credentials, ledger)
         self._commits.attach(app)
         for pid in persistent_ids or ():  # the caller's "already handled": recorded too
@@ -269,36 +261,14 @@ class Pullkin(PullkinCore):
     async def register_app(self, config: FirebaseConfig, *, retries: int = 5) -> AppCredentials:
         """Reuse the stored registration of *config* (refreshed if due) or register,
         store and add it.  The token to give senders is ``credentials.fcm.token``."""
-        stored = await self.store.get_credentials(config.sender_id) if self.store else None
-        if stored is not None:
-            stored = self._adopt(stored, config)
-            credentials = await self.refresh(stored, retries=retries)
+        store = self.store
+        stored = await store.get_credentials(config.sender_id) if store else None
+        if store is not None and stored is not None:
+            credentials = await self.refresh(adopt(stored, config, store), retries=retries)
         else:
             credentials = await super().register_app(config, retries=retries)
         await self.add_app(config.sender_id, credentials)
         return credentials
-
-    def _adopt(self, stored: AppCredentials, config: FirebaseConfig) -> AppCredentials:
-        """The stored credentials, if they were registered for *config* (its API key may
-        have been rotated since); another registration under the same sender id is
-        refused rather than silently reused."""
-        assert self.store is not None
-        if stored.config is None:
-            return stored.replace(config=config)  # written before configs were stored
-        differ = stored.config.differences(config)
-        if differ:
-            changes = ", ".join(
-                f"{name} {getattr(stored.config, name)!r} -> {getattr(config, name)!r}"
-                for name in differ
-            )
-            where = getattr(self.store, "path", None) or type(self.store).__name__
-            raise ConfigError(
-                f"{where} already holds credentials of sender id {config.sender_id} "
-                f"registered for another app ({changes}): use another credentials file or "
-                f"store, or remove the old registration first (await "
-                f"store.remove_app({config.sender_id!r}))"
-            )
-        return stored if stored.config == config else stored.replace(config=config)
 
     def apps(self) -> dict[str, AppCredentials]:
         """The credentials of every app, by key."""
@@ -344,10 +314,7 @@ class Pullkin(PullkinCore):
         when this returns, and a device left without apps is disconnected."""
         if sender_id is not None:
             apps = self._apps.named([sender_id])
-            for app in apps:
-                self._apps.pop(app.key)
-                self._stop_workers(app)
-            await self._persist()
+            await self._remove(apps)
             for android_id in {app.android_id for app in apps}:
                 if not self._apps.of_device(android_id):
                     await self._stop_session(android_id)
@@ -356,7 +323,7 @@ class Pullkin(PullkinCore):
             await asyncio.gather(*map(self._stop_session, list(self._sessions)))
             workers = [worker for app in self._apps.values() for worker in app.workers]
             for app in self._apps.values():
-                self._stop_workers(app)
+                app.stop_workers()
             if workers:  # cancelled mid-handler: unmarked (a plain handler's thread may linger)
                 await asyncio.wait(workers, timeout=self.session_config.stop_timeout)
             await self._persist()  # everything handled is durable when stop() returns
@@ -381,11 +348,16 @@ class Pullkin(PullkinCore):
         durable when this returns.  (A fleet worker gives a device up this way.)"""
         await self._stop_session(android_id)
         apps = list(self._apps.of_device(android_id))
+        await self._remove(apps)
+        return [app.key for app in apps]
+
+    async def _remove(self, apps: list[_App]) -> None:
+        """Remove *apps*: their running handlers are cancelled; what they handled is
+        durable when this returns."""
         for app in apps:
             self._apps.pop(app.key)
-            self._stop_workers(app)
+            app.stop_workers()
         await self._persist()
-        return [app.key for app in apps]
 
     def _start(self, sender_ids: Iterable[str] | None) -> None:
         if not self._apps:
@@ -397,24 +369,15 @@ class Pullkin(PullkinCore):
 
     def _start_app(self, app: _App) -> None:
         """Start *app*'s workers and its device's session, unless they run."""
-        if not app.workers:
-            app.workers = [
-                asyncio.create_task(self._work(app), name=f"pullkin worker {app.key}")
-                for _ in range(self.concurrency)
-            ]
-        entry = self._sessions.get(app.android_id)
-        if entry is not None and entry[1].done():  # stopped for good: try it again
-            del self._sessions[app.android_id]
-            self._stopped_stats.append(entry[0].stats)
-        if app.android_id not in self._sessions:
+        app.start_workers(self._work, self.concurrency)
+        if self._sessions.needs(app.android_id):
             gcm = app.credentials.gcm
-            device = Device(gcm.android_id, gcm.security_token, gcm.chrome_version)
             session = DeviceSession(
-                device, self.endpoints, _DeviceHooks(self, gcm.android_id),
+                device_of(gcm), self.endpoints, _DeviceHooks(self, gcm.android_id),
                 config=self.session_config, connector=self._connect,
             )  # fmt: skip
             task = asyncio.create_task(self._run_session(session), name=f"pullkin {session}")
-            self._sessions[gcm.android_id] = (session, task)
+            self._sessions.add(session, task)
 
     async def _connect(self, endpoints: Endpoints) -> Stream:
         """Open an MCS connection, at most ``connect_concurrency`` at a time."""
@@ -428,37 +391,11 @@ class Pullkin(PullkinCore):
             await session.run()
         except PullkinError as exc:
             log.error("receiving stopped for android_id %d: %s", session.device.android_id, exc)
-        if not self._sessions_running(exclude=session):
+        if not self._sessions.running(exclude=session):
             self._stopped.set()
 
-    def _sessions_running(self, exclude: DeviceSession) -> bool:
-        return any(s is not exclude and not t.done() for s, t in self._sessions.values())
-
     async def _stop_session(self, android_id: int) -> None:
-        entry = self._sessions.pop(android_id, None)
-        if entry is None:
-            return
-        session, task = entry
-        self._stopped_stats.append(session.stats)  # its workers may still count
-        session.stop()
-        try:
-            with anyio.fail_after(self.session_config.stop_timeout + 5):
-                await task
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    def _stop_workers(self, app: _App) -> None:
-        """Cancel *app*'s workers.  What they had not finished is not handled: it is
-        forgotten (queue and ledger) and comes back from the server."""
-        for worker in app.workers:
-            worker.cancel()
-        app.workers = []
-        while not app.queue.empty():
-            app.queue.get_nowait()
-        for copy in app.ledger.abandon():
-            copy.abandon()
+        await self._sessions.stop(android_id, self.session_config.stop_timeout)
 
     # --- handling ------------------------------------------------------------------------------
 
@@ -631,82 +568,23 @@ class Pullkin(PullkinCore):
         await self._commits.commit()
 
     async def _reauthenticate(self, android_id: int, error: LoginError) -> Device:
-        """After a refused MCS login: check in again; only if the answer says the
-        device is gone (``CheckinError.device_gone``), register every app of it again
-        (new tokens: ``on_error`` is told).  Any other failure is retried later."""
-        apps = list(self._apps.of_device(android_id))
-        if not apps:
-            raise ConfigError(f"no app left for android_id {android_id}")
-        first = apps[0].credentials
-        try:
-            gcm = await self.check_in(first)
-        except CheckinError as exc:
-            if not exc.device_gone:
-                raise CheckinError(
-                    f"{exc}; will check in again later", transient=True, http_status=exc.http_status
-                ) from exc
-            log.warning("device %d is no longer valid (%s); registering again", android_id, exc)
-            return await self._reregister(apps, error)
-        return Device(gcm.android_id, gcm.security_token, gcm.chrome_version)
-
-    async def _reregister(self, apps: list[_App], error: LoginError) -> Device:
-        """Each registration checks in anew; the first app's device continues this
-        session, any other app of the old device gets a session of its own."""
-        device: Device | None = None
-        for app in apps:
-            if app.credentials.config is None:
-                raise ConfigError(
-                    f"app {app.key} must register again but its credentials carry no "
-                    "Firebase config; call register_app(config)"
-                ) from error
-            credentials = await PullkinCore.register_app(self, app.credentials.config)
-            self._apps.replace_credentials(app, credentials)
-            if self.store is not None:
-                await self.store.put_credentials(app.key, credentials)
-            gcm = credentials.gcm
-            self._report(
-                PullkinError(f"app {app.key} was registered again: its FCM token changed"), None
-            )
-            if device is None:
-                device = Device(gcm.android_id, gcm.security_token, gcm.chrome_version)
-            elif gcm.android_id not in self._sessions:
-                self._start_app(app)
-        assert device is not None
-        return device
-
-    def _move_session(self, old: int, new: int) -> None:
-        if old != new and old in self._sessions:
-            self._sessions[new] = self._sessions.pop(old)
+        """After a refused MCS login: check in again, and register the device's apps
+        again if it is gone (``_reregister.Reregistration``)."""
+        return await self._reregistration.reauthenticate(android_id, error)
 
     # --- observability ----------------------------------------------------------------------------
 
     @property
     def state(self) -> SessionState:
         """The least healthy session state (STOPPED when nothing runs)."""
-        states = {session.state for session, _ in self._sessions.values()}
-        return next((s for s in _STATE_ORDER if s in states), SessionState.STOPPED)
+        return self._sessions.state
 
     @property
     def stats(self) -> SessionStats:
         """Counters summed over every session, for the life of this client (sessions
         that were stopped still count)."""
-        total = SessionStats()
-        for stats in [*self._stopped_stats, *(s.stats for s, _ in self._sessions.values())]:
-            _add_stats(total, stats)
-        return total
+        return self._sessions.stats
 
     @property
     def sessions(self) -> list[DeviceSession]:
-        return [session for session, _ in self._sessions.values()]
-
-
-def _add_stats(total: SessionStats, stats: SessionStats) -> SessionStats:
-    """Add *stats* to *total* (the heartbeat figures: the latest known)."""
-    for item in fields(SessionStats):
-        value = getattr(stats, item.name)
-        if item.name in ("last_heartbeat_at", "heartbeat_rtt"):
-            if value is not None:
-                setattr(total, item.name, value)
-        else:
-            setattr(total, item.name, getattr(total, item.name) + value)
-    return total
+        return self._sessions.sessions
