@@ -11,10 +11,11 @@ app_data with notification fields under ``gcm.n.`` (or the older
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from pullkin import crypto
 from pullkin.errors import DecryptionError
@@ -33,6 +34,23 @@ _NOTIFICATION_FIELDS = frozenset(
 _RESERVED_PREFIXES = ("google.", "gcm.")
 _RESERVED_KEYS = frozenset({"from", "message_type", "collapse_key"})
 _CRYPTO_KEYS = frozenset({"content-encoding", "encryption", "crypto-key", "_googRawData"})
+_T = TypeVar("_T")
+_NEW = object.__new__
+# Every field of Notification but ``extra``, unset (None): the start of each one built.
+_NO_NOTIFICATION = {f.name: None for f in dataclasses.fields(Notification) if f.name != "extra"}
+
+
+def _trusted(cls: type[_T], values: dict[str, Any]) -> _T:
+    """An instance of the frozen model *cls* holding *values*: every field, each
+    already valid by construction (what ``__post_init__`` checks holds).
+
+    The hot path's constructor: a frozen dataclass's ``__init__`` sets each field
+    through ``object.__setattr__``, which cost more than the rest of turning a
+    decrypted FCM document into a ``Message``.  ``tests/test_payload.py`` checks that
+    what it builds equals (and re-validates as) what the public constructor builds."""
+    instance = _NEW(cls)
+    instance.__dict__.update(values)
+    return instance
 
 
 def app_data_of(stanza: DataMessageStanza) -> dict[str, str]:
@@ -165,21 +183,29 @@ def _from_plaintext(stanza: DataMessageStanza, plaintext: bytes, sender_id: str 
             payload=plaintext,
             raw=document,
         )
-    # An FCM API send, the hot path: the stanza's fields are read only where needed.
+    # An FCM API send, the hot path: the stanza's fields are read only where needed,
+    # and the message is built without re-checking what is valid by construction
+    # (``data`` maps str to str, ``sent_at`` is aware).
     get = document.get
     notification = get("notification")
-    return Message(
-        notification=_notification(notification) if isinstance(notification, dict) else None,
-        data=_strings(get("data")),
-        from_=_text(get("from")) or getattr(stanza, "from") or None,
-        priority=_text(get("priority")),
-        fcm_message_id=_text(get("fcmMessageId")),
-        collapse_key=_text(get("collapse_key")) or stanza.token or None,
-        sent_at=_sent_at(stanza.sent) if stanza.HasField("sent") else None,
-        persistent_id=stanza.persistent_id or None,
-        sender_id=sender_id,
-        payload=plaintext,
-        raw=document,
+    return _trusted(
+        Message,
+        {
+            "notification": (
+                _notification(notification) if isinstance(notification, dict) else None
+            ),
+            "data": _strings(get("data")),
+            "from_": _text(get("from")) or getattr(stanza, "from") or None,
+            "priority": _text(get("priority")),
+            "fcm_message_id": _text(get("fcmMessageId")),
+            "collapse_key": _text(get("collapse_key")) or stanza.token or None,
+            "sent_at": _sent_at(stanza.sent) if stanza.HasField("sent") else None,
+            "persistent_id": stanza.persistent_id or None,
+            "message_type": None,
+            "sender_id": sender_id,
+            "payload": plaintext,
+            "raw": document,
+        },
     )
 
 
@@ -221,14 +247,15 @@ def _special(
 
 
 def _notification(source: Mapping[str, Any]) -> Notification:
-    known: dict[str, str | None] = {}
+    fields: dict[str, Any] = dict(_NO_NOTIFICATION)
     extra: dict[str, Any] = {}
     for key, value in source.items():
         if key in _NOTIFICATION_FIELDS:
-            known[key] = _text(value)
+            fields[key] = value if value is None or isinstance(value, str) else str(value)
         else:
             extra[key] = value
-    return Notification(**known, extra=extra)
+    fields["extra"] = extra
+    return _trusted(Notification, fields)
 
 
 def _strings(value: Any) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from pullkin import crypto
 from pullkin.errors import DecryptionError
 from pullkin.models import AppCredentialsKeys, Message
-from pullkin.payload import build_message, build_messages
+from pullkin.payload import _from_plaintext, build_message, build_messages
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 
 KEYS = AppCredentialsKeys.generate()
@@ -173,3 +174,50 @@ def test_a_burst_without_keys_fails_only_its_encrypted_messages() -> None:
     assert "no Web Push keys" in str(built[1])
     assert isinstance(built[2], Message)
     assert built[2].data == {"y": "2"}
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_NOTIFICATION_KEYS = st.sampled_from(
+    ["title", "body", "image", "icon", "click_action", "tag", "color", "sound", "badge", "x"]
+)
+_FCM_FIELDS = st.sampled_from(["from", "fcmMessageId", "priority", "collapse_key"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    notification=st.none() | st.dictionaries(_NOTIFICATION_KEYS, _JSON, max_size=6),
+    data=st.none() | _JSON,
+    extra=st.dictionaries(_FCM_FIELDS, _JSON, max_size=4),
+    sent=st.none() | st.integers(min_value=0, max_value=2_000_000_000_000),
+)
+def test_an_fcm_document_builds_a_message_its_own_constructor_accepts_unchanged(
+    notification: dict[str, object] | None,
+    data: object,
+    extra: dict[str, object],
+    sent: int | None,
+) -> None:
+    # The FCM hot path builds Message and Notification without their __init__: what it
+    # builds has every field, and re-validates (dataclasses.replace runs __init__ and
+    # __post_init__) into an equal message.
+    document: dict[str, object] = {"fcmMessageId": "id", **extra}
+    if notification is not None:
+        document["notification"] = notification
+    if data is not None:
+        document["data"] = data
+    fields = {} if sent is None else {"sent": sent}
+    stanza = DataMessageStanza(persistent_id="0:1", token="t", **fields)  # type: ignore[arg-type]
+    message = _from_plaintext(stanza, json.dumps(document).encode(), "42")
+    assert set(vars(message)) == {f.name for f in dataclasses.fields(Message)}
+    assert dataclasses.replace(message) == message
+    if message.notification is not None:
+        assert set(vars(message.notification)) == {
+            f.name for f in dataclasses.fields(message.notification)
+        }
+        assert dataclasses.replace(message.notification) == message.notification
+    assert json.loads(json.dumps(message.to_json())) == message.to_json()
