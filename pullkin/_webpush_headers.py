@@ -73,6 +73,9 @@ def _b64_param(header: str, name: str, value: str) -> bytes:
 
 def parse_encryption(value: str) -> tuple[bytes, int]:
     """``Encryption`` header → (salt, rs).  Chrome uses the first value only."""
+    exact = _EXACT.fullmatch(value)
+    if exact is not None and exact[1] == "salt":  # FCM's own form: no list to build
+        return _b64_param("encryption", "salt", exact[2]), _DEFAULT_RS
     params = _parse_params(value, "encryption")[0]
     if "salt" not in params:
         raise DecryptionError("encryption has no salt parameter")
@@ -90,6 +93,9 @@ def parse_encryption(value: str) -> tuple[bytes, int]:
 
 def parse_crypto_key(value: str) -> bytes:
     """``Crypto-Key`` header → the sender's ``dh`` public key (exactly one allowed)."""
+    exact = _EXACT.fullmatch(value)
+    if exact is not None and exact[1] == "dh":  # FCM's own form: no list to build
+        return _b64_param("crypto-key", "dh", exact[2])
     keys = [params["dh"] for params in _parse_params(value, "crypto-key") if "dh" in params]
     if not keys:
         raise DecryptionError("crypto-key has no dh parameter")

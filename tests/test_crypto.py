@@ -664,3 +664,26 @@ def test_seal_many_draws_a_fresh_key_pair_and_salt_for_every_message() -> None:
 
 def test_seal_many_of_nothing_is_nothing() -> None:
     assert crypto.seal_many([]) == []
+
+
+def _outcome(parse: object, value: str) -> object:
+    try:
+        return parse(value)  # type: ignore[operator]
+    except DecryptionError as exc:
+        return type(exc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="ABCxyz09-_+/=", min_size=1, max_size=40))
+def test_fcms_exact_header_form_parses_as_the_general_grammar_does(text: str) -> None:
+    # ``salt=…`` / ``dh=…`` exactly as FCM writes them take a short cut past the
+    # general parser; it must give the same value, or fail alike, as the same
+    # parameter written with blanks, capitals or beside another parameter.
+    for name, parse, other in (
+        ("salt", crypto.parse_encryption, "rs=4096"),
+        ("dh", crypto.parse_crypto_key, "keyid=p256dh"),
+    ):
+        fast = _outcome(parse, f"{name}={text}")
+        assert fast == _outcome(parse, f" {name.upper()} = {text} ")
+        if "=" not in text.rstrip("="):  # a bare value cannot hold an inner "="
+            assert fast == _outcome(parse, f"{name}={text}; {other}")
