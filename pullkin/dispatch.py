@@ -9,7 +9,7 @@ concurrency) is the client's job.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -53,6 +53,8 @@ class Router:
 
     def __init__(self) -> None:
         self._routes: list[Route] = []
+        # Every filter is ``accept_all``: ``match`` is then every route, no call made.
+        self._unfiltered = True
 
     def __len__(self) -> int:
         return len(self._routes)
@@ -67,16 +69,23 @@ class Router:
             filter=handler_filter or accept_all,
             is_async=_is_async(handler),
         )
-        self._routes.append(route)
+        self._routes = [*self._routes, route]
+        self._unfiltered = all(r.filter is accept_all for r in self._routes)
         return route
 
     def remove(self, handler: Handler) -> None:
         self._routes = [route for route in self._routes if route.handler is not handler]
+        self._unfiltered = all(r.filter is accept_all for r in self._routes)
 
     def match(
         self, message: Message, stanza: DataMessageStanza
-    ) -> tuple[list[Route], list[tuple[Route, Exception]]]:
-        """(routes whose filter accepted, (route, exception) for filters that raised)."""
+    ) -> tuple[list[Route], Sequence[tuple[Route, Exception]]]:
+        """(routes whose filter accepted, (route, exception) for filters that raised).
+
+        The first list may be the router's own when no route has a filter (the common
+        case, once per message): callers must not change it."""
+        if self._unfiltered:
+            return self._routes, ()
         matched: list[Route] = []
         failed: list[tuple[Route, Exception]] = []
         for route in self._routes:

@@ -243,3 +243,48 @@ async def test_a_plain_callable_returning_a_coroutine_is_awaited_in_order(emu: E
     assert order == [f"{what} {n}" for n in range(3) for what in ("called", "awaited")]
     await client.stop()
     await client.aclose()
+
+
+@pytest.mark.anyio
+async def test_deliveries_made_while_a_run_is_in_its_thread_join_the_next_run(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Messages sent one at a time arrive as separate deliveries; those that come while
+    # a handler holds the worker thread are handled in one later hop, still in order.
+    runs: list[list[str]] = []
+    original = PlainRun.run
+
+    def counted(self: PlainRun) -> Any:
+        runs.append([message.data["n"] for message, _, _ in self.items])
+        return original(self)
+
+    monkeypatch.setattr(PlainRun, "run", counted)
+    credentials = register_direct(emu)
+    client = _client(emu)
+    release, entered = threading.Event(), threading.Event()
+    handled: list[str] = []
+
+    @client.on_notification()
+    def handler(message: Message, stanza: DataMessageStanza) -> None:
+        if message.data["n"] == "0":
+            entered.set()
+            release.wait(30)
+        handled.append(message.data["n"])
+
+    await client.add_app("1", credentials)
+    await _start(client)
+    send(emu, credentials, web_stanza(credentials, data={"n": "0"}))
+    await wait_for(entered.is_set)
+    deliveries = client.stats.received
+    for n in range(1, 21):
+        send(emu, credentials, web_stanza(credentials, data={"n": str(n)}))
+        await wait_for(lambda n=n: client.stats.received == deliveries + n)  # type: ignore[misc]
+    release.set()
+    await wait_for(lambda: len(handled) == 21)
+    assert handled == [str(n) for n in range(21)]
+    assert runs[0] == ["0"]
+    assert len(runs) < 21
+    assert sum(len(run) for run in runs) == 21
+    await wait_for(lambda: not emu.mailboxes.pending(credentials.gcm.android_id))
+    await client.stop()
+    await client.aclose()

@@ -66,3 +66,32 @@ def test_router_filters_in_order_and_reports_broken_filters() -> None:
     assert isinstance(failed[0][1], KeyError)
     with pytest.raises(ConfigError, match="callable"):
         router.add("not a function")  # type: ignore[arg-type]
+
+
+def test_router_without_filters_matches_every_route_and_a_later_filter_is_called() -> None:
+    router = Router()
+    calls: list[str] = []
+
+    def first(message: Message, stanza: DataMessageStanza) -> None: ...
+
+    def second(message: Message, stanza: DataMessageStanza) -> None: ...
+
+    def picky(message: Message, stanza: DataMessageStanza) -> bool:
+        calls.append("picky")
+        return message.data.get("x") == "1"
+
+    router.add(first)
+    router.add(second)
+    before, failed = router.match(Message(), DataMessageStanza())
+    assert [r.handler for r in before] == [first, second]
+    assert not failed
+    router.add(first, picky)  # a filter: match calls it from now on
+    assert [r.handler for r in router.match(Message(), DataMessageStanza())[0]] == [first, second]
+    assert [r.handler for r in router.match(Message(data={"x": "1"}), DataMessageStanza())[0]] == [
+        first, second, first,
+    ]  # fmt: skip
+    assert calls == ["picky", "picky"]
+    assert [r.handler for r in before] == [first, second]  # a list handed out never changes
+    router.remove(first)
+    assert [r.handler for r in router.match(Message(), DataMessageStanza())[0]] == [second]
+    assert calls == ["picky", "picky"]
