@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _local_http import serve_local
 from _require import need
 from aiohttp import web
 
@@ -26,41 +27,53 @@ def need_chromium() -> None:
     need(shutil.which("certutil") is not None, "certutil (apt-get install libnss3-tools)")
 
 
-class Site:
-    """examples/webpush, plus ``POST /pushes`` where its service worker reports."""
+class ReportingSite:
+    """A web app on http://localhost:<port> whose pages report to ``POST /pushes``;
+    ``reports`` holds what they sent, in order.  A subclass adds its pages (``_routes``)."""
 
-    def __init__(self, root: Path = EXAMPLE) -> None:
-        self.root = root
+    report_timeout = 20.0
+
+    def __init__(self) -> None:
         self.reports: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.origin = ""
         self._runner: web.AppRunner | None = None
+
+    def _routes(self, app: web.Application) -> None:
+        raise NotImplementedError
 
     async def _report(self, request: web.Request) -> web.Response:
         await self.reports.put(await request.json())
         return web.Response(status=204)
 
-    async def _index(self, request: web.Request) -> web.FileResponse:
-        return web.FileResponse(self.root / "index.html")
-
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/pushes", self._report)
-        app.router.add_get("/", self._index)
-        app.router.add_static("/", self.root)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._routes(app)
+        self._runner, port = await serve_local(app)
         self.origin = f"http://localhost:{port}"
 
     async def aclose(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def next_report(self, timeout: float = 20.0) -> dict[str, Any]:
-        """``{"seq": n, "text": payload}``: the service worker's n-th push event."""
-        return await asyncio.wait_for(self.reports.get(), timeout)
+    async def next_report(self, timeout: float | None = None) -> dict[str, Any]:
+        return await asyncio.wait_for(self.reports.get(), timeout or self.report_timeout)
+
+
+class Site(ReportingSite):
+    """examples/webpush; each report is ``{"seq": n, "text": payload}``, the service
+    worker's n-th push event."""
+
+    def __init__(self, root: Path = EXAMPLE) -> None:
+        super().__init__()
+        self.root = root
+
+    async def _index(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(self.root / "index.html")
+
+    def _routes(self, app: web.Application) -> None:
+        app.router.add_get("/", self._index)
+        app.router.add_static("/", self.root)
 
     async def next_push(self, timeout: float = 20.0) -> Any:
         return json.loads((await self.next_report(timeout))["text"])

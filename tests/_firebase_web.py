@@ -7,7 +7,6 @@ http://localhost:<port> that collects what the app reports."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import json
@@ -17,10 +16,9 @@ import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from _browser_support import need_chromium
+from _browser_support import ReportingSite, need_chromium
 from _require import need
 from aiohttp import web
 
@@ -93,15 +91,16 @@ def firebase_web_bundle() -> Iterator[Path]:
         yield Path(out)
 
 
-class FirebaseSite:
-    """The app on http://localhost:<port>; ``reports`` is what it POSTed to /pushes."""
+class FirebaseSite(ReportingSite):
+    """The app; each report is ``{"kind": "foreground" | "background", "payload":
+    MessagePayload}``."""
+
+    report_timeout = 30.0
 
     def __init__(self, bundle: Path, emu: Emulator) -> None:
+        super().__init__()
         self.bundle = bundle
         self.emulator = emu
-        self.reports: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.origin = ""
-        self._runner: web.AppRunner | None = None
 
     def _config(self) -> str:
         config = self.emulator.firebase_config
@@ -122,28 +121,8 @@ class FirebaseSite:
             return web.FileResponse(EXAMPLE / name)
         raise web.HTTPNotFound()
 
-    async def _report(self, request: web.Request) -> web.Response:
-        await self.reports.put(await request.json())
-        return web.Response(status=204)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/pushes", self._report)
+    def _routes(self, app: web.Application) -> None:
         app.router.add_get("/{name:[^/]*}", self._serve)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.origin = f"http://localhost:{port}"
-
-    async def aclose(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def next_report(self, timeout: float = 30.0) -> dict[str, Any]:
-        """``{"kind": "foreground" | "background", "payload": MessagePayload}``."""
-        return await asyncio.wait_for(self.reports.get(), timeout)
 
 
 @pytest.fixture

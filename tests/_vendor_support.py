@@ -1,5 +1,6 @@
-"""Shared by the HMS, Baidu and Umeng tests: the emulator, a session that trusts it,
-senders built from its vendor credentials and the ``pullkin send`` CLI pointed at it.
+"""Shared by the vendor tests: the emulator, a session that trusts it, senders built
+from its vendor credentials (``emu_hub``: Azure's, on an emulator of its own) and the
+``pullkin send`` CLI pointed at it.
 
 A test module uses the fixtures with ``pytest_plugins = ["_vendor_support"]`` (an
 imported fixture would look unused to the linters) and imports the functions.  Being
@@ -19,6 +20,8 @@ import aiohttp
 import pytest
 
 from pullkin.emulator import Emulator
+from pullkin.senders._http import RetryPolicy
+from pullkin.senders.azure import AzureNotificationHub
 
 _Sender = TypeVar("_Sender")
 
@@ -54,3 +57,15 @@ def emulator_config_file(emu: Emulator, tmp_path: Path) -> Path:
     path = tmp_path / "emulator.json"
     path.write_text(json.dumps({**emu.config(), "vendors": emu.vendor_credentials}))
     return path
+
+
+@pytest.fixture
+async def emu_hub() -> AsyncIterator[tuple[Emulator, AzureNotificationHub]]:
+    async with Emulator() as emu:
+        creds = emu.vendor("azure")
+        nh = AzureNotificationHub(
+            creds["connection_string"], creds["hub_name"], base_url=creds["base_url"],
+            ssl_context=emu.endpoints.ssl_context, retry=RetryPolicy(attempts=1),
+        )  # fmt: skip
+        async with nh:
+            yield emu, nh

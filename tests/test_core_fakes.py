@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from _local_http import serve_local
 from aiohttp import web
 
 from pullkin.endpoints import Endpoints
@@ -172,13 +173,7 @@ class FakeGoogle:
 @asynccontextmanager
 async def fake_google() -> AsyncIterator[FakeGoogle]:
     fake = FakeGoogle()
-    runner = web.AppRunner(fake.app(), access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server = site._server
-    assert isinstance(server, asyncio.base_events.Server)
-    port = server.sockets[0].getsockname()[1]
+    runner, port = await serve_local(fake.app())
     base = f"http://127.0.0.1:{port}"
     fake.endpoints = Endpoints(
         checkin=f"{base}/checkin",

@@ -6,7 +6,7 @@ its multipart parser keeping a part's bytes exactly."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from pullkin.emulator import Emulator
 from pullkin.emulator.vendors._azure_checks import check_content, check_sas, parse_multipart
 from pullkin.errors import InvalidArgumentError
-from pullkin.senders._http import RetryPolicy
 from pullkin.senders.azure import AzureNotification, AzureNotificationHub
+
+pytest_plugins = ["_vendor_support"]
 
 KEY = "2hV0b1Sf5nL2yQn+0tXwYd4m7P8r9sQ1uK3vW6xZ/aA="
 RULE = "DefaultFullSharedAccessSignature"
@@ -92,18 +93,6 @@ NOTIFICATIONS = {
     "template": AzureNotification("template", {"title": "Hi"}),
 }
 SUBSCRIPTION = {"endpoint": "https://push.example/x", "p256dh": "P", "auth": "A"}
-
-
-@pytest.fixture
-async def emu_hub() -> AsyncIterator[tuple[Emulator, AzureNotificationHub]]:
-    async with Emulator() as emu:
-        creds = emu.vendor("azure")
-        nh = AzureNotificationHub(
-            creds["connection_string"], creds["hub_name"], base_url=creds["base_url"],
-            ssl_context=emu.endpoints.ssl_context, retry=RetryPolicy(attempts=1),
-        )  # fmt: skip
-        async with nh:
-            yield emu, nh
 
 
 Send = Callable[[AzureNotificationHub, AzureNotification], Awaitable[Any]]

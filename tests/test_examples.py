@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from _local_http import serve_local
 from aiohttp import web
 
 from pullkin.core import PullkinCore
@@ -94,11 +95,7 @@ async def test_bot_example_calls_the_webhook_and_replies_with_a_push(
 
     app = web.Application()
     app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve_local(app)
     peer = await ReceiverHarness.start(emu)
     try:
         async with running(

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from _local_http import catch_all, serve_local
 from aiohttp import web
 
 from pullkin import PullkinCore
@@ -56,13 +57,8 @@ class Server:
         self.requests: list[str] = []
 
     async def __aenter__(self) -> Server:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ca.server_context())
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        app = catch_all(self._handle)
+        self._runner, self.port = await serve_local(app, ssl_context=self.ca.server_context())
         self.url = f"https://127.0.0.1:{self.port}"
         return self
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from _local_http import catch_all, serve_local
 from aiohttp import web
 
 from pullkin.emulator import Emulator
@@ -25,6 +26,8 @@ from pullkin.senders.azure import (
     Registration,
 )
 from pullkin.senders.azure_models import parse_sas_token, sas_token
+
+pytest_plugins = ["_vendor_support"]
 
 pytestmark = pytest.mark.anyio
 
@@ -60,13 +63,8 @@ class Capture:
 @pytest.fixture
 async def capture() -> AsyncIterator[Capture]:
     state = Capture()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", state.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
+    runner, port = await serve_local(catch_all(state.handle))
+    state.url = f"http://127.0.0.1:{port}/"
     yield state
     await runner.cleanup()
 
@@ -308,18 +306,6 @@ def test_the_fake_accepts_the_python_samples_lower_case_hub_token() -> None:
 
 
 # --- management on the emulator --------------------------------------------------------------
-
-
-@pytest.fixture
-async def emu_hub() -> AsyncIterator[tuple[Emulator, AzureNotificationHub]]:
-    async with Emulator() as emu:
-        creds = emu.vendor("azure")
-        nh = AzureNotificationHub(
-            creds["connection_string"], creds["hub_name"], base_url=creds["base_url"],
-            ssl_context=emu.endpoints.ssl_context, retry=RetryPolicy(attempts=1),
-        )  # fmt: skip
-        async with nh:
-            yield emu, nh
 
 
 async def test_installations_create_get_patch_delete(

@@ -16,6 +16,7 @@ from typing import Any
 
 import jwt
 import pytest
+from _local_http import serve_local
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -125,11 +126,8 @@ async def google() -> AsyncIterator[FakeGoogle]:
     app.router.add_post("/token", fake.token)
     app.router.add_post("/v1/projects/{project}/messages:send", fake.send)
     app.router.add_post("/iid/v1:{op}", fake.iid_call)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    fake.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    runner, port = await serve_local(app)
+    fake.url = f"http://127.0.0.1:{port}"
     yield fake
     await runner.cleanup()
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from _local_http import catch_all, serve_local
 from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
@@ -73,13 +74,7 @@ class Server:
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
     state = Server()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", state.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    runner, port = await serve_local(catch_all(state.handle))
     state.url = f"http://127.0.0.1:{port}/send"
     yield state
     await runner.cleanup()
@@ -405,11 +400,8 @@ async def test_tls_is_verified_and_an_untrusted_certificate_is_not_retried(
 ) -> None:
     app = web.Application()
     app.router.add_get("/", _ok)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=local_ca.server_context())
-    await site.start()
-    url = f"https://127.0.0.1:{runner.addresses[0][1]}/"
+    runner, port = await serve_local(app, ssl_context=local_ca.server_context())
+    url = f"https://127.0.0.1:{port}/"
     try:
         fake = FakeTime()
         async with client(fake) as http:

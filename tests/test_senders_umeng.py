@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
+from _local_http import serve_local
 from _vendor_support import emulator_config_file, parse_cli, vendor_sender
 from aiohttp import web
 
@@ -119,11 +120,7 @@ async def test_the_bytes_on_the_wire_are_the_bytes_that_were_signed() -> None:
 
     app = web.Application()
     app.router.add_post("/api/send", capture)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    runner, port = await serve_local(app)
     try:
         async with UmengSender("k" * 24, SECRET, base_url=f"http://127.0.0.1:{port}") as umeng:
             await umeng.unicast(TOKEN, NOTE, description="测试 ~")

@@ -14,6 +14,7 @@ from typing import Any
 
 import jwt
 import pytest
+from _local_http import serve_local
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -102,11 +103,8 @@ async def service() -> AsyncIterator[PushService]:
     state = PushService()
     app = web.Application()
     app.router.add_post("/push/{token}", state.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    runner, port = await serve_local(app)
+    state.url = f"http://127.0.0.1:{port}"
     yield state
     await runner.cleanup()
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from _local_http import serve_local
 from _receiver_support import FAST, register_direct, send, wait_for, web_stanza
 from _services import NATS_URL, REDIS_URL, need_nats, need_redis, unique
 from aiohttp import web
@@ -257,11 +258,7 @@ async def endpoint() -> AsyncIterator[tuple[_Endpoint, str]]:
     hook = _Endpoint()
     app = web.Application()
     app.router.add_post("/hook", hook.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve_local(app)
     yield hook, f"http://127.0.0.1:{port}/hook"
     await runner.cleanup()
 
