@@ -67,6 +67,18 @@ class Gated:
         self.entered.set()
         await self.gate.wait()
 
+    async def start(self, credentials: AppCredentials) -> None:
+        """Receive for *credentials*, as app "1"."""
+        await self.client.add_app("1", credentials)
+        self.client._start(None)
+
+    async def hold(self, emu: Emulator, credentials: AppCredentials) -> str:
+        """Send a message; return its persistent id once its handler is held inside."""
+        self.gate.clear()
+        pid = send(emu, credentials, web_stanza(credentials, data={"n": "0"}))
+        await asyncio.wait_for(self.entered.wait(), 5)
+        return pid
+
 
 async def test_a_copy_of_a_message_still_in_a_handler_is_not_acknowledged(
     emu: Emulator, tmp_path: Path
@@ -76,11 +88,8 @@ async def test_a_copy_of_a_message_still_in_a_handler_is_not_acknowledged(
     credentials = register_direct(emu)
     path = tmp_path / "c.json"
     first = Gated(emu, path, session_config=dataclasses.replace(FAST, heartbeat_interval=0.2))
-    first.gate.clear()
-    await first.client.add_app("1", credentials)
-    first.client._start(None)
-    pid = send(emu, credentials, web_stanza(credentials, data={"n": "0"}))
-    await asyncio.wait_for(first.entered.wait(), 5)
+    await first.start(credentials)
+    pid = await first.hold(emu, credentials)
     await emu.restart_mcs()  # the link drops; the server redelivers on the next one
     session = first.client.sessions[0]
     await wait_for(lambda: session.stats.duplicates == 1)
@@ -91,8 +100,7 @@ async def test_a_copy_of_a_message_still_in_a_handler_is_not_acknowledged(
     assert pending(emu, credentials) == [pid]
     await crash(first.client)  # killed while the handler still runs
     second = Gated(emu, path, session_config=FAST)
-    await second.client.add_app("1", credentials)
-    second.client._start(None)
+    await second.start(credentials)
     await wait_for(lambda: second.seen == [pid])  # not lost: handled again
     await wait_for(lambda: pending(emu, credentials) == [])
     await second.client.stop()
@@ -105,11 +113,8 @@ async def test_the_copy_is_acknowledged_without_dispatch_once_the_original_is_du
     credentials = register_direct(emu)
     path = tmp_path / "c.json"
     receiver = Gated(emu, path, session_config=FAST)
-    receiver.gate.clear()
-    await receiver.client.add_app("1", credentials)
-    receiver.client._start(None)
-    pid = send(emu, credentials, web_stanza(credentials, data={"n": "0"}))
-    await asyncio.wait_for(receiver.entered.wait(), 5)
+    await receiver.start(credentials)
+    pid = await receiver.hold(emu, credentials)
     await emu.restart_mcs()
     session = receiver.client.sessions[0]
     await wait_for(lambda: session.stats.duplicates == 1)
@@ -129,11 +134,8 @@ async def test_a_message_handled_while_the_link_is_down_becomes_durable_at_once(
     credentials = register_direct(emu)
     path = tmp_path / "c.json"
     receiver = Gated(emu, path, session_config=FAST)
-    receiver.gate.clear()
-    await receiver.client.add_app("1", credentials)
-    receiver.client._start(None)
-    pid = send(emu, credentials, web_stanza(credentials, data={"n": "0"}))
-    await asyncio.wait_for(receiver.entered.wait(), 5)
+    await receiver.start(credentials)
+    pid = await receiver.hold(emu, credentials)
     emu.faults.reject_login(times=10_000)
     await emu.restart_mcs()
     receiver.gate.set()  # the handler returns while no link is up
@@ -172,8 +174,7 @@ async def test_everything_handled_is_durable_when_stop_returns(
     credentials = register_direct(emu)
     path = tmp_path / "c.json"
     receiver = Gated(emu, path, session_config=FAST, concurrency=3)
-    await receiver.client.add_app("1", credentials)
-    receiver.client._start(None)
+    await receiver.start(credentials)
     pids = [send(emu, credentials, web_stanza(credentials, data={"n": str(n)})) for n in range(20)]
     await wait_for(lambda: len(receiver.seen) == 20)
     await receiver.client.stop()
@@ -188,17 +189,13 @@ async def test_a_handler_cut_short_by_stop_is_not_marked_handled(
     path = tmp_path / "c.json"
     config = dataclasses.replace(FAST, stop_timeout=0.05)
     first = Gated(emu, path, session_config=config)
-    first.gate.clear()
-    await first.client.add_app("1", credentials)
-    first.client._start(None)
-    pid = send(emu, credentials, web_stanza(credentials, data={"n": "0"}))
-    await asyncio.wait_for(first.entered.wait(), 5)
+    await first.start(credentials)
+    pid = await first.hold(emu, credentials)
     await first.client.stop()  # gives up on the handler after stop_timeout
     await first.client.aclose()
     assert durable(path) == []
     second = Gated(emu, path, session_config=FAST)
-    await second.client.add_app("1", credentials)
-    second.client._start(None)
+    await second.start(credentials)
     await wait_for(lambda: second.seen == [pid])
     await second.client.stop()
     await second.client.aclose()
@@ -227,11 +224,8 @@ async def test_replacing_an_app_mid_handler_gets_the_message_delivered_again(
 ) -> None:
     credentials = register_direct(emu)
     receiver = Gated(emu, tmp_path / "c.json", session_config=FAST)
-    receiver.gate.clear()
-    await receiver.client.add_app("1", credentials)
-    receiver.client._start(None)
-    pid = send(emu, credentials, web_stanza(credentials, data={"n": "0"}))
-    await asyncio.wait_for(receiver.entered.wait(), 5)
+    await receiver.start(credentials)
+    pid = await receiver.hold(emu, credentials)
     await receiver.client.add_app("1", credentials)  # its workers go, mid-handler
     receiver.gate.set()
     # Not marked handled, and not left holding the link's acknowledgements back: the
