@@ -288,3 +288,42 @@ async def test_deliveries_made_while_a_run_is_in_its_thread_join_the_next_run(
     await wait_for(lambda: not emu.mailboxes.pending(credentials.gcm.android_id))
     await client.stop()
     await client.aclose()
+
+
+@pytest.mark.anyio
+async def test_small_deliveries_queued_behind_a_busy_handler_are_decrypted_in_full_batches(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pullkin.client
+
+    sizes: list[int] = []
+    original = pullkin.client.build_messages
+
+    def counted(stanzas: list[DataMessageStanza], *args: Any, **kwargs: Any) -> Any:
+        sizes.append(len(stanzas))
+        return original(stanzas, *args, **kwargs)
+
+    monkeypatch.setattr(pullkin.client, "build_messages", counted)
+    credentials = register_direct(emu)
+    client = _client(emu)
+    release = asyncio.Event()
+    handled: list[str] = []
+
+    @client.on_notification()
+    async def handler(message: Message, stanza: DataMessageStanza) -> None:
+        if message.data["n"] == "0":
+            await release.wait()
+        handled.append(message.data["n"])
+
+    await client.add_app("1", credentials)
+    await _start(client)
+    for n in range(21):  # one delivery each: the first holds the worker
+        send(emu, credentials, web_stanza(credentials, data={"n": str(n)}))
+        await wait_for(lambda n=n: client.stats.received == n + 1)  # type: ignore[misc]
+    release.set()
+    await wait_for(lambda: len(handled) == 21)
+    assert handled == [str(n) for n in range(21)]
+    assert sizes == [1, 16, 4]
+    await wait_for(lambda: not emu.mailboxes.pending(credentials.gcm.android_id))
+    await client.stop()
+    await client.aclose()
