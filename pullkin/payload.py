@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -36,6 +37,8 @@ _RESERVED_KEYS = frozenset({"from", "message_type", "collapse_key"})
 _CRYPTO_KEYS = frozenset({"content-encoding", "encryption", "crypto-key", "_googRawData"})
 _T = TypeVar("_T")
 _NEW = object.__new__
+_SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner
+_BLANKS = re.compile(r"[ \t\n\r]*").match  # json.decoder.WHITESPACE
 # Every field of Notification but ``extra``, unset (None): the start of each one built.
 _NO_NOTIFICATION = {f.name: None for f in dataclasses.fields(Notification) if f.name != "extra"}
 
@@ -167,7 +170,7 @@ def _sent_at(value: int) -> _dt.datetime | None:
 
 def _from_plaintext(stanza: DataMessageStanza, plaintext: bytes, sender_id: str | None) -> Message:
     try:
-        document = json.loads(plaintext.decode())
+        document = _json(plaintext.decode())
     except ValueError:  # not UTF-8, or not JSON: a plain Web Push body
         document = None
     if not isinstance(document, dict):
@@ -207,6 +210,18 @@ def _from_plaintext(stanza: DataMessageStanza, plaintext: bytes, sender_id: str 
             "raw": document,
         },
     )
+
+
+def _json(text: str) -> Any:
+    """``json.loads(text)``, without its three Python-level calls around the C scanner
+    (a quarter of the cost of a small document): the same value, or ``ValueError``."""
+    try:
+        document, end = _SCAN(text, _BLANKS(text, 0).end())  # type: ignore[union-attr]
+    except StopIteration:
+        raise ValueError("no JSON value") from None
+    if _BLANKS(text, end).end() != len(text):  # type: ignore[union-attr]  # * always matches
+        raise ValueError("extra data after the JSON value")
+    return document
 
 
 def _from_app_data(

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pullkin import crypto
 from pullkin.errors import DecryptionError
 from pullkin.models import AppCredentialsKeys, Message
-from pullkin.payload import _from_plaintext, build_message, build_messages
+from pullkin.payload import _from_plaintext, _json, build_message, build_messages
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 
 KEYS = AppCredentialsKeys.generate()
@@ -221,3 +221,25 @@ def test_an_fcm_document_builds_a_message_its_own_constructor_accepts_unchanged(
         }
         assert dataclasses.replace(message.notification) == message.notification
     assert json.loads(json.dumps(message.to_json())) == message.to_json()
+
+
+def _loaded(parse: object, text: str) -> object:
+    try:
+        return ("value", parse(text))  # type: ignore[operator]
+    except ValueError:
+        return ("ValueError", None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=_JSON,
+    before=st.sampled_from(["", " ", "\n\t ", "\ufeff", "x"]),
+    after=st.sampled_from(["", " \r\n", " 1", "}", "\x00"]),
+    spoil=st.text(max_size=12),
+)
+def test_the_hot_path_json_reader_agrees_with_json_loads(
+    value: object, before: str, after: str, spoil: str
+) -> None:
+    text = before + json.dumps(value) + after
+    for candidate in (text, spoil, text[: len(text) // 2] + spoil):
+        assert _loaded(_json, candidate) == _loaded(json.loads, candidate)
