@@ -5,48 +5,41 @@ incoming message is routed to its app by ``subtype`` (web) or ``category`` (Andr
 app).  Each app has a queue and ``concurrency`` workers (1 by default, which keeps
 the app's messages in order).  A worker decrypts and parses the message, runs every
 matching handler — async ones on the event loop, sync ones in a worker thread so
-they never stall heartbeats (a run of consecutive messages with only sync handlers
-goes in one hop: ``_plain``) — and then tells the session the message is done.  One
-committer per client makes handled ids durable in the store, a batch per
-transaction (group commit: whatever finished while the previous commit was being
-written goes into the next), and then has their copies acknowledged (``_ledger``
-has the state machine).  A failing handler is logged with the message id
-and does not stop anything; an undecryptable message is reported to ``on_error`` and
-acknowledged so it is not redelivered forever.  The running sessions are kept by
-``_sessions``; a refused login is answered by ``_reregister``.
+they never stall heartbeats — and then tells the session the message is done
+(``_handling`` has the workers and a session's hooks).  One committer per client
+makes handled ids durable in the store, a batch per transaction (group commit:
+whatever finished while the previous commit was being written goes into the next),
+and then has their copies acknowledged (``_ledger`` has the state machine).  A
+failing handler is logged with the message id and does not stop anything; an
+undecryptable message is reported to ``on_error`` and acknowledged so it is not
+redelivered forever.  The running sessions are kept by ``_sessions``; a refused
+login is answered by ``_reregister``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
 import logging
 from collections.abc import AsyncGenerator, Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-import anyio
-
 from pullkin._apps import App as _App
 from pullkin._apps import AppTable, starting_ledger
 from pullkin._commit import GroupCommit
-from pullkin._ledger import IdLedger
-from pullkin._plain import PlainRun
+from pullkin._handling import DeviceHooks, ErrorHandler, Handling, Listener
 from pullkin._reregister import Reregistration, adopt
 from pullkin._session_types import device_of
 from pullkin._sessions import SessionPool
 from pullkin.core import PullkinCore
-from pullkin.dispatch import Filter, Handler, Route, Router, accept_all
+from pullkin.dispatch import Filter, Handler, Router, accept_all
 from pullkin.endpoints import Endpoints
-from pullkin.errors import ConfigError, DecryptionError, LoginError, PullkinError
+from pullkin.errors import ConfigError, LoginError, PullkinError
 from pullkin.local_store import LocalStore
-from pullkin.mcs import events as ev
 from pullkin.mcs.transport import Stream, open_stream
 from pullkin.models import AppCredentials, FirebaseConfig, Message
 from pullkin.payload import build_message, build_messages
-from pullkin.proto.mcs_pb2 import DataMessageStanza
 from pullkin.receiver import (
     Connector,
     Device,
@@ -61,69 +54,8 @@ __all__ = ["ErrorHandler", "Pullkin"]
 
 log = logging.getLogger(__name__)
 
-ErrorHandler = Callable[[Exception, DataMessageStanza | None], Any]
-# Messages of one burst are decrypted together (payload.build_messages), at most this
-# many at a time: nearly all of the CPU saving, and the first handler of a burst still
-# runs within a few milliseconds.
-_BUILD_BATCH = 16
-# At most this many queued messages are taken together (and go to the worker thread
-# in one run of plain handlers): the first of a run waits for the others to be
-# decrypted (about 0.1 ms each).
-_GATHER = 64
-_PlainItem = tuple[ev.DataMessage, Message, list[Route]]  # a message whose handlers are plain
 _H = TypeVar("_H", bound=Handler)
 _E = TypeVar("_E", bound=ErrorHandler)
-
-
-class _DeviceHooks:
-    """The client's side of one DeviceSession (see ``receiver.SessionHooks``)."""
-
-    def __init__(self, client: Pullkin, android_id: int) -> None:
-        self._client = client
-        self.android_id = android_id
-
-    def apps(self) -> list[_App]:
-        """This device's apps (asked for every message: a dictionary lookup)."""
-        return self._client._apps.of_device(self.android_id)
-
-    def route(self, stanza: DataMessageStanza) -> _App | None:
-        """The app a message is for, or None when no app claims it (even with a single
-        app): a web registration by the ``subtype`` it was registered with, an
-        Android-app one (or one without an app id) by ``category`` (mcs.md §8)."""
-        subtype = None
-        for item in stanza.app_data:
-            if item.key == "subtype":
-                subtype = item.value
-                break
-        category = stanza.category
-        for app in self.apps():
-            gcm = app.credentials.gcm
-            by_subtype = subtype and gcm.app_id and app.credentials.keys is not None
-            if gcm.app_id == subtype if by_subtype else gcm.app_name == category:
-                return app
-        return None
-
-    def deliver(self, session: DeviceSession, app: Any, messages: list[ev.DataMessage]) -> None:
-        if self._client.concurrency == 1:
-            app.queue.put_nowait((session, messages))  # one worker: keep the batch whole
-        else:
-            for message in messages:
-                app.queue.put_nowait((session, [message]))
-
-    def ledgers(self) -> list[IdLedger[Any]]:
-        return [app.ledger for app in self.apps()]
-
-    def handled(self) -> None:
-        self._client._commits.soon()
-
-    async def reauthenticate(self, error: LoginError) -> Device:
-        device = await self._client._reauthenticate(self.android_id, error)
-        self._client._sessions.move(self.android_id, device.android_id)
-        self.android_id = device.android_id
-        return device
-
-    def report(self, error: Exception, stanza: DataMessageStanza | None) -> None:
-        self._client._report(error, stanza)
 
 
 class Pullkin(PullkinCore):
@@ -160,22 +92,34 @@ class Pullkin(PullkinCore):
             store = LocalStore.around(store)
         self.store: Store | None = store
         self.window = window
-        self.concurrency = concurrency
         self.session_config = session_config or SessionConfig()
         self._router = Router()
         self._error_handlers: list[ErrorHandler] = []
         self._apps = AppTable()
         self._sessions = SessionPool()
-        self._listeners: list[tuple[str | None, asyncio.Queue[Message]]] = []
+        self._listeners: list[Listener] = []
+        # build_messages and build_message as this module has them (a test counts calls).
+        self._handling = Handling(
+            self._router, self._listeners, self._error_handlers, concurrency=concurrency,
+            build_messages=build_messages, build_message=build_message,
+        )  # fmt: skip
         self._commits = GroupCommit(store)
         # Sessions connecting (TCP and TLS handshake) at once: thousands of devices
         # started together would otherwise share the CPU until every handshake timed out.
         self._connecting = asyncio.Semaphore(connect_concurrency)
         self._stopped = asyncio.Event()
-        self._background: set[asyncio.Future[Any]] = set()
         self._reregistration = Reregistration(
-            self, self._apps, self._sessions, store, self._report, self._start_app
+            self, self._apps, self._sessions, store, self._handling.report, self._start_app
         )
+
+    @property
+    def concurrency(self) -> int:
+        """Workers per app (1: its messages are handled in order)."""
+        return self._handling.concurrency
+
+    @concurrency.setter
+    def concurrency(self, concurrency: int) -> None:
+        self._handling.concurrency = concurrency
 
     def __repr__(self) -> str:
         return f"<Pullkin apps={len(self._apps)} state={self.state.value}>"
@@ -377,11 +321,15 @@ class Pullkin(PullkinCore):
 
     def _start_app(self, app: _App) -> None:
         """Start *app*'s workers and its device's session, unless they run."""
-        app.start_workers(self._work, self.concurrency)
+        app.start_workers(self._handling.work, self.concurrency)
         if self._sessions.needs(app.android_id):
             gcm = app.credentials.gcm
+            hooks = DeviceHooks(
+                gcm.android_id, self._apps, self._handling, self._commits, self._sessions,
+                self._reauthenticate,
+            )  # fmt: skip
             session = DeviceSession(
-                device_of(gcm), self.endpoints, _DeviceHooks(self, gcm.android_id),
+                device_of(gcm), self.endpoints, hooks,
                 config=self.session_config, connector=self._connect,
             )  # fmt: skip
             task = asyncio.create_task(self._run_session(session), name=f"pullkin {session}")
@@ -404,194 +352,6 @@ class Pullkin(PullkinCore):
 
     async def _stop_session(self, android_id: int) -> None:
         await self._sessions.stop(android_id, self.session_config.stop_timeout)
-
-    # --- handling ------------------------------------------------------------------------------
-
-    async def _work(self, app: _App) -> None:
-        """One worker of *app*: no exception ends it (each message is reported, marked
-        done and acknowledged whatever happens to it).
-
-        With one worker, deliveries already queued for the same session are taken
-        together (up to ``_GATHER`` messages): they are decrypted ``_BUILD_BATCH`` at a
-        time however small the deliveries were (a batch of one costs about a tenth more
-        per message than one of 16), and plain handlers take one thread hop for them
-        all.  Deliveries arrive in small pieces while a run of plain handlers is in its
-        worker thread, so without this each of those would be a batch and a hop."""
-        following: tuple[DeviceSession, list[ev.DataMessage]] | None = None
-        while True:
-            session, events = following or await app.queue.get()
-            following = None
-            if self.concurrency == 1:
-                events = list(events)
-                while len(events) < _GATHER and not app.queue.empty():
-                    following = app.queue.get_nowait()
-                    if following[0] is not session:
-                        break  # another session's: handled next, never in the same run
-                    events += following[1]
-                    following = None
-            run: list[_PlainItem] = []
-            for start in range(0, len(events), _BUILD_BATCH):
-                batch = events[start : start + _BUILD_BATCH]
-                await self._dispatch(session, app, batch, self._build(app, batch), run)
-                if len(run) >= _GATHER:
-                    await self._run_plain(session, app, run)
-            if run:
-                await self._run_plain(session, app, run)
-
-    async def _dispatch(
-        self,
-        session: DeviceSession,
-        app: _App,
-        batch: list[ev.DataMessage],
-        built: list[Message | Exception],
-        run: list[_PlainItem],
-    ) -> None:
-        """Handle *batch* in order, each message marked done after its handlers.
-        Consecutive messages whose handlers are all plain functions are added to *run*,
-        which goes to a worker thread in one hop (``_plain``: one hop per run, not one
-        per message) before any other message is handled, or when the caller says."""
-        for event, message in zip(batch, built, strict=True):
-            routes = None
-            if isinstance(message, Message):
-                routes = self._routes(message, event.stanza)
-                for route in routes:
-                    if route.is_async:
-                        break
-                else:  # every handler plain (or none): on to the worker thread
-                    run.append((event, message, routes))
-                    continue
-            if run:
-                await self._run_plain(session, app, run)
-            # Cancelled (stop) means not handled: never marked, so it comes back.
-            try:
-                await self._handle(session, app, event.stanza, message, routes)
-            except Exception as exc:  # noqa: BLE001 - a bug must not stop the app
-                self._unexpected(session, app, event.stanza, exc)
-            session.message_done(app, event)
-
-    async def _run_plain(self, session: DeviceSession, app: _App, run: list[_PlainItem]) -> None:
-        """Run (and empty) *run*: its handlers in one worker-thread hop, then mark it done
-        (not if cancelled meanwhile: then none of it is marked, and it comes back)."""
-        plain = PlainRun([(message, event.stanza, routes) for event, message, routes in run])
-        failed = None
-        try:
-            await self._hop(session, plain)
-        except Exception as exc:  # noqa: BLE001 - a bug must not stop the app
-            failed = exc
-        session.stats.handler_errors += plain.errors
-        for event, message, _ in run:
-            if failed is None:
-                self._dispatched(session, app, message)
-            else:
-                self._unexpected(session, app, event.stanza, failed)
-            session.message_done(app, event)
-        run.clear()
-
-    async def _hop(self, session: DeviceSession, plain: PlainRun) -> None:
-        """Call *plain*'s handlers in a worker thread; what one hands back to await is
-        awaited here, on the loop, before the rest of the run goes on."""
-        if not plain.calls:
-            return
-        while (awaitable := await anyio.to_thread.run_sync(plain.run)) is not None:
-            try:
-                await awaitable
-            except Exception:  # a handler may raise anything; it must not stop receiving
-                session.stats.handler_errors += 1
-                log.exception("a handler's awaitable failed (%d calls in its run)", plain.calls)
-
-    def _routes(self, message: Message, stanza: DataMessageStanza) -> list[Route]:
-        routes, failed = self._router.match(message, stanza)
-        for route, problem in failed:
-            pid = stanza.persistent_id or "?"
-            log.error("filter of %s failed on message %s", route.name, pid, exc_info=problem)
-        return routes
-
-    def _build(self, app: _App, batch: list[ev.DataMessage]) -> list[Message | Exception]:
-        """The batch's messages (or why each failed); one stanza that breaks the
-        parser must not take the others down with it."""
-        keys, sender = app.credentials.keys, app.sender_id
-        try:
-            return list(build_messages([e.stanza for e in batch], keys, sender_id=sender))
-        except Exception:  # noqa: BLE001 - retried one by one below
-            results: list[Message | Exception] = []
-            for event in batch:
-                try:
-                    results.append(build_message(event.stanza, keys, sender_id=sender))
-                except Exception as exc:  # noqa: BLE001 - handed to _handle as the result
-                    results.append(exc)
-            return results
-
-    def _unexpected(
-        self, session: DeviceSession, app: _App, stanza: DataMessageStanza, exc: Exception
-    ) -> None:
-        pid = stanza.persistent_id or "?"
-        log.error("message %s for app %s could not be handled", pid, app.key, exc_info=exc)
-        session.stats.handler_errors += 1
-        error = PullkinError(
-            f"message {pid} for app {app.key} could not be handled "
-            f"({type(exc).__name__}: {exc}); it is acknowledged and not retried"
-        )
-        error.__cause__ = exc
-        self._report(error, stanza)
-
-    async def _handle(
-        self,
-        session: DeviceSession,
-        app: _App,
-        stanza: DataMessageStanza,
-        message: Message | Exception,
-        routes: list[Route] | None = None,
-    ) -> None:
-        pid = stanza.persistent_id or "?"
-        if isinstance(message, DecryptionError):
-            session.stats.undecryptable += 1
-            log.warning("cannot decrypt message %s for app %s: %s", pid, app.key, message)
-            self._report(message, stanza)
-            return
-        if isinstance(message, Exception):
-            self._unexpected(session, app, stanza, message)
-            return
-        for route in self._routes(message, stanza) if routes is None else routes:
-            await self._call(session, route, message, stanza)
-        self._dispatched(session, app, message)
-
-    def _dispatched(self, session: DeviceSession, app: _App, message: Message) -> None:
-        session.stats.dispatched += 1
-        for sender, queue in self._listeners:
-            if sender is None or app.named(sender):
-                queue.put_nowait(message)
-
-    async def _call(
-        self, session: DeviceSession, route: Route, message: Message, stanza: DataMessageStanza
-    ) -> None:
-        try:
-            if route.is_async:
-                result = route.handler(message, stanza)
-            else:
-                result = await anyio.to_thread.run_sync(route.handler, message, stanza)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:  # a handler may raise anything; it must not stop receiving
-            session.stats.handler_errors += 1
-            log.exception("handler %s failed on message %s", route.name, stanza.persistent_id)
-
-    def _report(self, error: Exception, stanza: DataMessageStanza | None) -> None:
-        for handler in self._error_handlers:
-            try:
-                result = handler(error, stanza)
-                if inspect.isawaitable(result):
-                    task = asyncio.ensure_future(result)
-                    self._background.add(task)
-                    task.add_done_callback(functools.partial(self._error_handler_done, handler))
-            except Exception:  # an error hook must not break receiving
-                log.exception("on_error handler %r failed", handler)
-
-    def _error_handler_done(self, handler: ErrorHandler, task: asyncio.Future[Any]) -> None:
-        # An async hook fails after _report returned: log it now, not when (or if) the
-        # garbage collector finds the task's unretrieved exception.
-        self._background.discard(task)
-        if not task.cancelled() and (problem := task.exception()) is not None:
-            log.error("on_error handler %r failed", handler, exc_info=problem)
 
     # --- persistence and re-registration -------------------------------------------------------
 

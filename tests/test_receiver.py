@@ -201,7 +201,7 @@ async def test_a_backlog_burst_is_handled_in_order_with_its_bad_messages_reporte
     emu: Emulator,
 ) -> None:
     # Queued before the login, 40 messages arrive in one or two reads and are
-    # decrypted in batches (client._BUILD_BATCH): order, exactly-once and the
+    # decrypted in batches (_handling._BUILD_BATCH): order, exactly-once and the
     # undecryptable ones must come out as they would one at a time.
     credentials = register_direct(emu)
     bad = {5, 20}
