@@ -112,6 +112,15 @@ def test_redis_sink_url_takes_the_stream_from_the_path_and_rejects_unknown_optio
         open_sink("redis://127.0.0.1:6379/")
 
 
+def test_nats_sink_url_names_the_options_it_takes_when_one_is_unknown() -> None:
+    sink = open_sink("nats://127.0.0.1:4222/pushes.in?dedup=30&stream=IN&dedup=60")
+    assert (sink.subject, sink.stream, sink.dedup_window) == ("pushes.in", "IN", 60)  # type: ignore[attr-defined]
+    with pytest.raises(
+        ConfigError, match=r"unknown NATS sink option\(s\) \['dedupe'\]: use stream, dedup"
+    ):
+        open_sink("nats://127.0.0.1:4222/pushes.in?dedupe=3")
+
+
 def test_redact_url_hides_password_and_query() -> None:
     assert redact_url("nats://u:secret@h:4222/s?token=x") == "nats://u:***@h:4222/s"
 

@@ -21,13 +21,13 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import anyio
 
 from pullkin._backoff import ChromeBackoff
 from pullkin._closing import AsyncClosing
-from pullkin.errors import SinkError
+from pullkin.errors import ConfigError, SinkError
 from pullkin.models import Message
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 
@@ -251,3 +251,15 @@ def redact_url(url: str) -> str:
         user, _, host = netloc.rpartition("@")
         netloc = f"{user.split(':', 1)[0]}:***@{host}" if user else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def url_options(query: str, allowed: tuple[str, ...], sink: str) -> dict[str, str]:
+    """The ``?name=value`` options of a sink URL's *query* (the last of a repeated
+    name); a name outside *allowed* is a ConfigError that lists them."""
+    options = {name: values[-1] for name, values in parse_qs(query).items()}
+    unknown = set(options) - set(allowed)
+    if unknown:
+        raise ConfigError(
+            f"unknown {sink} sink option(s) {sorted(unknown)}: use {', '.join(allowed)}"
+        )
+    return options

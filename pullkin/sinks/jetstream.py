@@ -20,10 +20,10 @@ from __future__ import annotations
 import asyncio
 import re
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pullkin.errors import ConfigError, SinkError
-from pullkin.sinks._base import Batcher, Sink, SinkRecord, redact_url
+from pullkin.sinks._base import Batcher, Sink, SinkRecord, redact_url, url_options
 
 __all__ = ["JetStreamSink"]
 
@@ -72,10 +72,7 @@ class JetStreamSink(Sink):
         cls, url: str, *, retry_initial: float = 0.1, retry_max: float = 30.0
     ) -> JetStreamSink:
         parts = urlsplit(url)
-        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-        unknown = set(query) - {"stream", "dedup"}
-        if unknown:
-            raise ConfigError(f"unknown NATS sink option(s) {sorted(unknown)}: use stream, dedup")
+        query = url_options(parts.query, ("stream", "dedup"), "NATS")
         try:
             dedup = float(query.get("dedup", 120))
         except ValueError:

@@ -18,10 +18,10 @@ Records of concurrent handlers go out together in one pipeline (``sinks._base.Ba
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pullkin.errors import ConfigError, SinkError
-from pullkin.sinks._base import Batcher, Sink, SinkRecord, redact_url
+from pullkin.sinks._base import Batcher, Sink, SinkRecord, redact_url, url_options
 
 __all__ = ["RedisStreamSink"]
 
@@ -83,12 +83,7 @@ class RedisStreamSink(Sink):
         cls, url: str, *, retry_initial: float = 0.1, retry_max: float = 30.0
     ) -> RedisStreamSink:
         parts = urlsplit(url)
-        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-        unknown = set(query) - {"db", "dedup", "maxlen"}
-        if unknown:
-            raise ConfigError(
-                f"unknown Redis sink option(s) {sorted(unknown)}: use db, dedup, maxlen"
-            )
+        query = url_options(parts.query, ("db", "dedup", "maxlen"), "Redis")
         try:
             dedup, maxlen = int(query.get("dedup", 120)), int(query.get("maxlen", 0))
             db = int(query.get("db", 0))
