@@ -74,10 +74,11 @@ async def test_every_app_of_a_dead_device_registers_again_and_each_keeps_receivi
     await client.aclose()
 
 
-async def test_a_dead_device_without_a_firebase_config_stops_receiving_and_says_why(
-    emu: Emulator, caplog: pytest.LogCaptureFixture
-) -> None:
-    credentials = register_direct(emu)  # no config: it cannot register again by itself
+async def receiving_until_the_device_dies(emu: Emulator) -> tuple[Pullkin, list[Exception]]:
+    """A client receiving for an app without a Firebase config (it cannot register
+    again by itself), after its device was killed and ``run()`` returned; and the
+    errors its ``on_error`` got."""
+    credentials = register_direct(emu)
     client = Pullkin(emu.endpoints, session_config=FAST)
     errors: list[Exception] = []
     client.on_error(lambda error, stanza: errors.append(error))
@@ -86,6 +87,13 @@ async def test_a_dead_device_without_a_firebase_config_stops_receiving_and_says_
     await wait_for(lambda: client.state is SessionState.CONNECTED)
     await kill_device(emu, credentials.gcm.android_id)
     await asyncio.wait_for(running, 15)  # run() returns: nothing can receive any more
+    return client, errors
+
+
+async def test_a_dead_device_without_a_firebase_config_stops_receiving_and_says_why(
+    emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, errors = await receiving_until_the_device_dies(emu)
     [error] = errors
     assert isinstance(error, ConfigError)
     assert "register_app(config)" in str(error)
@@ -99,15 +107,7 @@ async def test_a_dead_device_without_a_firebase_config_stops_receiving_and_says_
 async def test_run_after_a_session_stopped_for_good_tries_again_instead_of_hanging(
     emu: Emulator,
 ) -> None:
-    credentials = register_direct(emu)  # no config: a dead device stops receiving
-    client = Pullkin(emu.endpoints, session_config=FAST)
-    errors: list[Exception] = []
-    client.on_error(lambda error, stanza: errors.append(error))
-    await client.add_app("1", credentials)
-    running = asyncio.ensure_future(client.run())
-    await wait_for(lambda: client.state is SessionState.CONNECTED)
-    await kill_device(emu, credentials.gcm.android_id)
-    await asyncio.wait_for(running, 15)
+    client, errors = await receiving_until_the_device_dies(emu)
     assert len(errors) == 1
     # Called again, run() starts a new session for the app (the dead one is replaced),
     # which is refused in turn: run() returns again rather than waiting forever.
