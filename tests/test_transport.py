@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import ssl
+import subprocess
+import sys
 
 import pytest
 
@@ -60,3 +62,17 @@ async def test_memory_pair_carries_bytes_and_maps_errors() -> None:
     with pytest.raises(ReadError):
         await left.receive()
     await right.aclose()
+
+
+def test_what_anyio_loads_on_first_use_is_loaded_with_the_receiver() -> None:
+    # Loaded lazily, anyio's backend, TLS stream and thread pool cost about 15 ms of the
+    # first connection (and of the first plain handler) of every process.
+    code = (
+        "import sys, pullkin.client; "
+        "print(sorted({'anyio._backends._asyncio', 'anyio.streams.tls', 'anyio.to_thread', "
+        "'anyio._core._sockets'} - set(sys.modules)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"

@@ -17,7 +17,14 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 import anyio
+
+# anyio imports its event-loop backend, TLS stream and thread pool on first use: that
+# was about 15 ms inside the first connection (and the first plain handler) of every
+# process, so they are imported with pullkin instead.
+import anyio._backends._asyncio
 import anyio.abc
+import anyio.streams.tls
+import anyio.to_thread
 from anyio.streams.stapled import StapledObjectStream
 
 from pullkin.endpoints import Endpoints
