@@ -69,6 +69,12 @@ class SessionConfig:
     reconnect_max: float = 600.0
     stable_after: float = 10.0
     stop_timeout: float = 5.0
+    #: At most this many messages received and not yet acknowledgeable (handlers busy,
+    #: marks not yet durable) before the session stops reading the socket; it reads
+    #: again once half of them are, or after ``heartbeat_timeout / 4`` s at the latest
+    #: (so the link still shows activity).  A backlog then waits in the server and in
+    #: TCP, not parsed in this process's memory.
+    read_ahead: int = 256
 
 
 @dataclass

@@ -73,6 +73,8 @@ class _Link:
         self.conn = McsConnection(Role.CLIENT)
         self.lock = anyio.Lock()
         self.in_flight = 0  # data messages received and not acknowledgeable yet
+        self.resume: anyio.Event | None = None  # set when in_flight is down to resume_at
+        self.resume_at = 0
         self.abandoned = False  # a copy will never be acknowledged: reconnect
         self.wake_acker = wake_acker
         # copies of messages without a persistent id, by message identity
@@ -101,6 +103,8 @@ class _Copy:
         link = self.link
         link.conn.message_done(self.index)  # a dead link's codec just forgets it
         link.in_flight -= 1
+        if link.resume is not None and link.in_flight <= link.resume_at:
+            link.resume.set()
         link.wake_acker()
 
     def abandon(self) -> None:
@@ -275,9 +279,19 @@ class DeviceSession:
             self._confirm(conn.take_confirmed())
             if replies:
                 await link.write(replies)
+            if link.in_flight >= self.config.read_ahead:
+                await self._catch_up(link)
             data = await link.stream.receive()
             self._touch()
             conn.receive_data(data)
+
+    async def _catch_up(self, link: _Link) -> None:
+        """Wait (``SessionConfig.read_ahead``) until half of what is in flight is
+        acknowledgeable, or for a quarter of the heartbeat timeout at the most."""
+        link.resume, link.resume_at = anyio.Event(), self.config.read_ahead // 2
+        with anyio.move_on_after(self.config.heartbeat_timeout / 4):
+            await link.resume.wait()
+        link.resume = None
 
     def _on_event(self, link: _Link, event: ev.Event | ev.NeedData) -> ev.Event | None:
         if isinstance(event, ev.DataMessage):

@@ -6,6 +6,7 @@ milliseconds of real time."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from typing import Any
@@ -311,6 +312,56 @@ async def test_handled_messages_are_acknowledged_with_one_stream_ack() -> None:
     assert [m.stanza.persistent_id for m in hooks.delivered] == [
         stanza(1).persistent_id, stanza(2).persistent_id
     ]  # fmt: skip
+
+
+async def test_reading_pauses_while_read_ahead_messages_are_in_flight() -> None:
+    # A backlog waits in the server (and in TCP), not parsed into this process's
+    # memory: with read_ahead messages not yet acknowledgeable the session reads no
+    # further, and it reads again once half of them are.
+    hooks = RecordingHooks(hold=True)
+    peer = ScriptedPeer()
+    config = dataclasses.replace(CONFIG, read_ahead=4)
+    async with running_session(peer, hooks, config):
+        connection = await play(peer, [Accept(), Login()])
+        assert connection is not None
+        for n in range(10):  # one chunk each
+            await connection.send(ev.DataMessage(stanza(n)))
+        await until(lambda: len(hooks.delivered) == 4)
+        await anyio.sleep(config.heartbeat_timeout / 4 - 0.5)
+        assert len(hooks.delivered) == 4
+        hooks.finish()
+        await connection.expect(ev.StreamAck, within=1)
+        await until(lambda: len(hooks.delivered) == 8)
+        hooks.finish()
+        await until(lambda: len(hooks.delivered) == 10)
+        hooks.finish()
+        await connection.expect(ev.StreamAck, within=1)
+    assert [m.stanza.persistent_id for m in hooks.delivered] == [
+        stanza(n).persistent_id for n in range(10)
+    ]
+
+
+async def test_a_paused_reader_still_reads_a_chunk_per_quarter_heartbeat_timeout() -> None:
+    # Handlers stuck on a full read-ahead must not make the link look dead: the session
+    # reads on (one chunk at a time) every heartbeat_timeout / 4, so the answer to its
+    # own heartbeat, queued behind the backlog, still arrives in time.
+    hooks = RecordingHooks(hold=True)
+    peer = ScriptedPeer()
+    config = dataclasses.replace(CONFIG, read_ahead=2)
+    async with running_session(peer, hooks, config):
+        connection = await play(peer, [Accept(), Login()])
+        assert connection is not None
+        for n in range(4):
+            await connection.send(ev.DataMessage(stanza(n)))
+        await until(lambda: len(hooks.delivered) == 2)
+        paused_at = anyio.current_time()
+        await until(lambda: len(hooks.delivered) == 3, within=config.heartbeat_timeout)
+        assert anyio.current_time() - paused_at == pytest.approx(
+            config.heartbeat_timeout / 4, abs=0.05
+        )
+        await until(lambda: len(hooks.delivered) == 4, within=config.heartbeat_timeout)
+        hooks.finish()
+        await connection.expect(ev.StreamAck, within=1)
 
 
 async def test_stop_acknowledges_what_finishes_within_the_stop_timeout() -> None:
