@@ -18,6 +18,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio
@@ -50,6 +51,39 @@ _BUILD_BATCH = 16
 # decrypted (about 0.1 ms each).
 _GATHER = 64
 _PlainItem = tuple[ev.DataMessage, Message, list[Route]]  # a message whose handlers are plain
+_HANDOVER = 3  # loop turns until anyio.to_thread.run_sync has handed a run to its thread
+
+
+def _gathered(
+    app: App, session: DeviceSession, events: list[ev.DataMessage]
+) -> tuple[list[ev.DataMessage], tuple[DeviceSession, list[ev.DataMessage]] | None]:
+    """*events* and the deliveries queued behind them for the same session, up to
+    ``_GATHER`` messages; and what is to be handled next (the rest of a delivery, or
+    another session's), if anything."""
+    events = list(events)
+    while len(events) < _GATHER and not app.queue.empty():
+        following = app.queue.get_nowait()
+        if following[0] is not session:
+            return events, following  # another session's: handled next, never in this run
+        events += following[1]
+    if len(events) > _GATHER:
+        return events[:_GATHER], (session, events[_GATHER:])
+    return events, None
+
+
+@dataclass
+class _Lane:
+    """One worker's plain handlers: the run being gathered, and the run in the worker
+    thread (at most one, so runs go in order), which ends by marking its messages done."""
+
+    run: list[_PlainItem] = field(default_factory=list)
+    pending: asyncio.Task[None] | None = None
+
+    async def settle(self) -> None:
+        """Wait until the run in the worker thread is done."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            await pending
 
 
 class BuildMessages(Protocol):
@@ -100,31 +134,29 @@ class Handling:
         done and acknowledged whatever happens to it).
 
         With one worker, deliveries already queued for the same session are taken
-        together (up to ``_GATHER`` messages): they are decrypted ``_BUILD_BATCH`` at a
+        together, up to ``_GATHER`` messages: they are decrypted ``_BUILD_BATCH`` at a
         time however small the deliveries were (a batch of one costs about a tenth more
         per message than one of 16), and plain handlers take one thread hop for them
         all.  Deliveries arrive in small pieces while a run of plain handlers is in its
-        worker thread, so without this each of those would be a batch and a hop."""
+        worker thread, so without this each of those would be a batch and a hop.
+        A run of plain handlers is handed to the worker thread and the next messages
+        are decrypted while it runs (``_Lane``)."""
         following: tuple[DeviceSession, list[ev.DataMessage]] | None = None
-        while True:
-            session, events = following or await app.queue.get()
-            following = None
-            if self.concurrency == 1:
-                events = list(events)
-                while len(events) < _GATHER and not app.queue.empty():
-                    following = app.queue.get_nowait()
-                    if following[0] is not session:
-                        break  # another session's: handled next, never in the same run
-                    events += following[1]
-                    following = None
-            run: list[_PlainItem] = []
-            for start in range(0, len(events), _BUILD_BATCH):
-                batch = events[start : start + _BUILD_BATCH]
-                await self._dispatch(session, app, batch, self._build(app, batch), run)
-                if len(run) >= _GATHER:
-                    await self._run_plain(session, app, run)
-            if run:
-                await self._run_plain(session, app, run)
+        lane = _Lane()
+        try:
+            while True:
+                session, events = following or await app.queue.get()
+                following = None
+                if self.concurrency == 1:
+                    events, following = _gathered(app, session, events)
+                for start in range(0, len(events), _BUILD_BATCH):
+                    batch = events[start : start + _BUILD_BATCH]
+                    await self._dispatch(session, app, batch, self._build(app, batch), lane)
+                if lane.run:
+                    await self._submit(session, app, lane)
+        finally:
+            if lane.pending is not None:
+                lane.pending.cancel()  # not marked done: it comes back (see _run_plain)
 
     async def _dispatch(
         self,
@@ -132,12 +164,13 @@ class Handling:
         app: App,
         batch: list[ev.DataMessage],
         built: list[Message | Exception],
-        run: list[_PlainItem],
+        lane: _Lane,
     ) -> None:
         """Handle *batch* in order, each message marked done after its handlers.
-        Consecutive messages whose handlers are all plain functions are added to *run*,
-        which goes to a worker thread in one hop (``_plain``: one hop per run, not one
-        per message) before any other message is handled, or when the caller says."""
+        Consecutive messages whose handlers are all plain functions are added to
+        ``lane.run``, which goes to a worker thread in one hop (``_plain``: one hop per
+        run, not one per message); any other message waits until the runs before it
+        are done."""
         for event, message in zip(batch, built, strict=True):
             routes = None
             if isinstance(message, Message):
@@ -146,10 +179,12 @@ class Handling:
                     if route.is_async:
                         break
                 else:  # every handler plain (or none): on to the worker thread
-                    run.append((event, message, routes))
+                    lane.run.append((event, message, routes))
                     continue
-            if run:
-                await self._run_plain(session, app, run)
+            if lane.run:
+                await self._submit(session, app, lane)
+            if lane.pending is not None:
+                await lane.settle()
             # Cancelled (stop) means not handled: never marked, so it comes back.
             try:
                 await self._handle(session, app, event.stanza, message, routes)
@@ -157,8 +192,18 @@ class Handling:
                 self._unexpected(session, app, event.stanza, exc)
             session.message_done(app, event)
 
+    async def _submit(self, session: DeviceSession, app: App, lane: _Lane) -> None:
+        """Hand ``lane.run`` to the worker thread once the run before it is done (runs
+        go in order), and return as soon as it is on its way."""
+        run, lane.run = lane.run, []
+        if lane.pending is not None:
+            await lane.settle()
+        lane.pending = asyncio.create_task(self._run_plain(session, app, run))
+        for _ in range(_HANDOVER):  # anyio's run_sync yields twice before the thread has it
+            await asyncio.sleep(0)
+
     async def _run_plain(self, session: DeviceSession, app: App, run: list[_PlainItem]) -> None:
-        """Run (and empty) *run*: its handlers in one worker-thread hop, then mark it done
+        """Run *run*: its handlers in one worker-thread hop, then mark it done
         (not if cancelled meanwhile: then none of it is marked, and it comes back)."""
         plain = PlainRun([(message, event.stanza, routes) for event, message, routes in run])
         failed = None
@@ -167,13 +212,14 @@ class Handling:
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the app
             failed = exc
         session.stats.handler_errors += plain.errors
+        if failed is None:
+            session.stats.dispatched += len(run)
         for event, message, _ in run:
-            if failed is None:
-                self._dispatched(session, app, message)
-            else:
+            if failed is not None:
                 self._unexpected(session, app, event.stanza, failed)
+            elif self._listeners:
+                self._copy_to_listeners(app, message)
             session.message_done(app, event)
-        run.clear()
 
     async def _hop(self, session: DeviceSession, plain: PlainRun) -> None:
         """Call *plain*'s handlers in a worker thread; what one hands back to await is
@@ -245,6 +291,10 @@ class Handling:
 
     def _dispatched(self, session: DeviceSession, app: App, message: Message) -> None:
         session.stats.dispatched += 1
+        if self._listeners:
+            self._copy_to_listeners(app, message)
+
+    def _copy_to_listeners(self, app: App, message: Message) -> None:
         for sender, queue in self._listeners:
             if sender is None or app.named(sender):
                 queue.put_nowait(message)

@@ -60,7 +60,7 @@ class PlainRun:
                     log.exception("handler %s failed on message %s", route.name,
                                   stanza.persistent_id)  # fmt: skip
                     continue
-                if inspect.isawaitable(result):
+                if result is not None and inspect.isawaitable(result):
                     return result
             self._message, self._route = self._message + 1, 0
         return None

@@ -327,3 +327,69 @@ async def test_small_deliveries_queued_behind_a_busy_handler_are_decrypted_in_fu
     await wait_for(lambda: not emu.mailboxes.pending(credentials.gcm.android_id))
     await client.stop()
     await client.aclose()
+
+
+@pytest.mark.anyio
+async def test_the_next_messages_are_decrypted_while_a_run_is_in_its_thread(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The worker hands a run to the thread and goes on decrypting: a burst is not
+    # held up by the handlers of the run before it; handlers still run in order.
+    import pullkin.client
+
+    built: list[int] = []
+    original = pullkin.client.build_messages
+
+    def counted(stanzas: list[DataMessageStanza], *args: Any, **kwargs: Any) -> Any:
+        built.append(len(stanzas))
+        return original(stanzas, *args, **kwargs)
+
+    monkeypatch.setattr(pullkin.client, "build_messages", counted)
+    credentials = register_direct(emu)
+    client = _client(emu)
+    release = threading.Event()
+    handled: list[str] = []
+
+    @client.on_notification()
+    def handler(message: Message, stanza: DataMessageStanza) -> None:
+        if message.data["n"] == "0":
+            release.wait(30)
+        handled.append(message.data["n"])
+
+    await client.add_app("1", credentials)
+    for n in range(100):  # queued before login: the backlog arrives as a burst
+        send(emu, credentials, web_stanza(credentials, data={"n": str(n)}))
+    await _start(client)
+    await wait_for(lambda: sum(built) == 100)  # while message 0's handler still blocks
+    assert handled == []
+    release.set()
+    await wait_for(lambda: len(handled) == 100)
+    assert handled == [str(n) for n in range(100)]
+    await wait_for(lambda: not emu.mailboxes.pending(credentials.gcm.android_id))
+    await client.stop()
+    await client.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_gathered_run_is_at_most_64_messages_and_never_mixes_sessions() -> None:
+    from pullkin._handling import _GATHER, _gathered
+
+    def events(*ns: int) -> list[Any]:
+        return [f"event {n}" for n in ns]
+
+    class App:
+        queue: asyncio.Queue[tuple[object, list[Any]]] = asyncio.Queue()
+
+    first, second = object(), object()
+    app: Any = App()
+    for start in (33, 66):
+        app.queue.put_nowait((first, events(*range(start, start + 33))))
+    taken, following = _gathered(app, first, events(*range(33)))
+    assert taken == events(*range(_GATHER))
+    assert following == (first, events(64, 65))  # the rest of a delivery comes next
+    assert app.queue.get_nowait() == (first, events(*range(66, 99)))  # still queued
+    app.queue.put_nowait((second, events(200)))
+    taken, following = _gathered(app, first, events(*range(5)))
+    assert taken == events(*range(5))
+    assert following == (second, events(200))
+    assert _gathered(app, first, events(7)) == (events(7), None)  # nothing queued
