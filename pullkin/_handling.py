@@ -17,7 +17,7 @@ import asyncio
 import functools
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -95,6 +95,7 @@ class BuildMessages(Protocol):
         keys: AppCredentialsKeys | None,
         *,
         sender_id: str | None = None,
+        app_data: Sequence[Mapping[str, str]] | None = None,
     ) -> list[Message | DecryptionError]: ...
 
 
@@ -102,7 +103,12 @@ class BuildMessage(Protocol):
     """``payload.build_message``: one stanza's message; raises why it failed."""
 
     def __call__(
-        self, stanza: DataMessageStanza, keys: AppCredentialsKeys | None, *, sender_id: str | None
+        self,
+        stanza: DataMessageStanza,
+        keys: AppCredentialsKeys | None,
+        *,
+        sender_id: str | None,
+        app_data: Mapping[str, str] | None = None,
     ) -> Message: ...
 
 
@@ -245,12 +251,23 @@ class Handling:
         parser must not take the others down with it."""
         keys, sender = app.credentials.keys, app.sender_id
         try:
-            return list(self._build_messages([e.stanza for e in batch], keys, sender_id=sender))
+            return list(
+                self._build_messages(
+                    [e.stanza for e in batch],
+                    keys,
+                    sender_id=sender,
+                    app_data=[e.app_data for e in batch],
+                )
+            )
         except Exception:  # noqa: BLE001 - retried one by one below
             results: list[Message | Exception] = []
             for event in batch:
                 try:
-                    results.append(self._build_message(event.stanza, keys, sender_id=sender))
+                    results.append(
+                        self._build_message(
+                            event.stanza, keys, sender_id=sender, app_data=event.app_data
+                        )
+                    )
                 except Exception as exc:  # noqa: BLE001 - handed to _handle as the result
                     results.append(exc)
             return results
@@ -356,15 +373,16 @@ class DeviceHooks:
         """This device's apps (asked for every message: a dictionary lookup)."""
         return self._apps.of_device(self.android_id)
 
-    def route(self, stanza: DataMessageStanza) -> App | None:
+    def route(self, stanza: DataMessageStanza, app_data: Mapping[str, str]) -> App | None:
         """The app a message is for, or None when no app claims it (even with a single
-        app): a web registration by the ``subtype`` it was registered with, an
-        Android-app one (or one without an app id) by ``category`` (mcs.md §8)."""
-        subtype = None
-        for item in stanza.app_data:
-            if item.key == "subtype":
-                subtype = item.value
-                break
+        app): a web registration by the ``subtype`` it was registered with (in
+        *app_data*, the stanza's), an Android-app one (or one without an app id) by
+        ``category`` (mcs.md §8)."""
+        subtype = app_data.get("subtype")
+        if subtype is not None and len(app_data) != len(stanza.app_data):
+            # A repeated key (the mapping keeps the last of each): the first
+            # ``subtype`` routes, as it always has.
+            subtype = next(item.value for item in stanza.app_data if item.key == "subtype")
         category = stanza.category
         for app in self.apps():
             gcm = app.credentials.gcm

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -103,7 +103,8 @@ class AppRoute(Protocol):
 class SessionHooks(Protocol):
     """The client's side of a session."""
 
-    def route(self, stanza: DataMessageStanza) -> AppRoute | None: ...
+    def route(self, stanza: DataMessageStanza, app_data: Mapping[str, str]) -> AppRoute | None:
+        """The app *stanza* is for (*app_data* is its app_data as a mapping), or None."""
 
     def deliver(
         self, session: DeviceSession, app: AppRoute, messages: list[ev.DataMessage]

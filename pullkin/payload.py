@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from pullkin import crypto
 from pullkin.errors import DecryptionError
+from pullkin.mcs.events import app_data_of
 from pullkin.models import AppCredentialsKeys, Message, Notification
 from pullkin.proto.mcs_pb2 import DataMessageStanza
 
@@ -56,10 +57,6 @@ def _trusted(cls: type[_T], values: dict[str, Any]) -> _T:
     return instance
 
 
-def app_data_of(stanza: DataMessageStanza) -> dict[str, str]:
-    return {item.key: item.value for item in stanza.app_data}
-
-
 def build_message(
     stanza: DataMessageStanza,
     keys: AppCredentialsKeys | None,
@@ -85,19 +82,23 @@ def build_messages(
     keys: AppCredentialsKeys | None,
     *,
     sender_id: str | None = None,
+    app_data: Sequence[Mapping[str, str]] | None = None,
 ) -> list[Message | DecryptionError]:
     """``build_message`` for a burst: per stanza, the message or why it failed.
 
     The encrypted ones are decrypted together by ``crypto.decrypt_many`` (phase by
     phase, which costs less CPU than one after another); the results are in order.
+    *app_data*, when given, holds each stanza's app_data as a mapping (what
+    ``mcs.events.DataMessage.app_data`` carries), in the same order.
     """
-    items = [(s, a, _is_encrypted(s, a)) for s, a in ((s, app_data_of(s)) for s in stanzas)]
+    mappings = [app_data_of(s) for s in stanzas] if app_data is None else app_data
+    items = [(s, a, _is_encrypted(s, a)) for s, a in zip(stanzas, mappings, strict=True)]
     sealed = [(s.raw_data, a) for s, a, encrypted in items if encrypted]
     plaintexts = iter(_decrypt_all(sealed, keys))
     results: list[Message | DecryptionError] = []
-    for stanza, app_data, encrypted in items:
+    for stanza, mapping, encrypted in items:
         if not encrypted:
-            results.append(_from_clear(stanza, app_data, sender_id))
+            results.append(_from_clear(stanza, mapping, sender_id))
         elif isinstance(plaintext := next(plaintexts), DecryptionError):
             results.append(plaintext)
         else:
@@ -106,7 +107,7 @@ def build_messages(
 
 
 def _decrypt_all(
-    sealed: list[tuple[bytes, dict[str, str]]], keys: AppCredentialsKeys | None
+    sealed: list[tuple[bytes, Mapping[str, str]]], keys: AppCredentialsKeys | None
 ) -> list[bytes | DecryptionError]:
     if not sealed:
         return []

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import anyio
 
@@ -316,9 +316,9 @@ class DeviceSession:
         stanza = message.stanza
         if stanza.category == IDLE_CATEGORY:
             link.conn.message_done(message.stream_index)
-            return _idle_reply(stanza)
+            return _idle_reply(message.app_data)
         self.stats.received += 1
-        app = self.hooks.route(stanza)
+        app = self.hooks.route(stanza, message.app_data)
         pid = stanza.persistent_id
         copy = _Copy(link, message.stream_index)
         link.in_flight += 1
@@ -355,7 +355,7 @@ class DeviceSession:
             f"message {pid or '?'} cannot be delivered: {message.problem}; "
             "it is acknowledged so the server does not send it again"
         )
-        if self._reject(copy, pid, self.hooks.route(stanza), error, stanza):
+        if self._reject(copy, pid, self.hooks.route(stanza, app_data_of(stanza)), error, stanza):
             self.stats.invalid += 1
 
     def _reject(
@@ -474,9 +474,9 @@ class DeviceSession:
         await link.stream.aclose()
 
 
-def _idle_reply(stanza: DataMessageStanza) -> ev.Event | None:
+def _idle_reply(app_data: Mapping[str, str]) -> ev.Event | None:
     # mcs.md §8: answer an IdleNotification, never deliver it.
-    if "IdleNotification" not in app_data_of(stanza):
+    if "IdleNotification" not in app_data:
         return None
     reply = DataMessageStanza(category=IDLE_CATEGORY, sent=int(time.time()), ttl=0)
     setattr(reply, "from", "gcm@android.com")  # "from" is a Python keyword

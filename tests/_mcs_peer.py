@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -355,7 +355,7 @@ class RecordingHooks:
         self.reauths: list[LoginError] = []
         self.reports: list[tuple[Exception, DataMessageStanza | None]] = []
 
-    def route(self, stanza: DataMessageStanza) -> OneApp:
+    def route(self, stanza: DataMessageStanza, app_data: Mapping[str, str]) -> OneApp:
         return self.app
 
     def deliver(self, session: DeviceSession, app: Any, messages: list[ev.DataMessage]) -> None:

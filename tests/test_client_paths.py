@@ -17,6 +17,9 @@ from _memory_store import MemoryStore
 from _virtual_time import VIRTUAL_TIME
 
 from pullkin import Message
+from pullkin._apps import App, AppTable
+from pullkin._handling import DeviceHooks
+from pullkin._ledger import IdLedger
 from pullkin.client import Pullkin
 from pullkin.endpoints import Endpoints
 from pullkin.errors import ConfigError, ConnectError, PullkinError
@@ -26,6 +29,7 @@ from pullkin.models import (
     AppCredentials,
     AppCredentialsFcm,
     AppCredentialsGcm,
+    AppCredentialsKeys,
     FirebaseConfig,
     FirebaseInstallation,
 )
@@ -140,6 +144,35 @@ async def test_messages_are_routed_to_their_app_and_an_unknown_one_is_reported()
         assert stanza.category == "com.zzz"
         # acknowledged all the same: it would otherwise come back forever
         assert push("com.zzz", 3).stanza.persistent_id in connection.conn.take_confirmed()
+
+
+def test_a_stanza_that_repeats_subtype_is_routed_by_the_first() -> None:
+    # route reads subtype from the event's mapping (which keeps the last of a repeated
+    # key); a repeated subtype still routes by its first occurrence, as it always has.
+    def web_app(key: str, subtype: str) -> App:
+        gcm = AppCredentialsGcm(*DEVICE, token=f"tok-{key}", app_id=subtype)
+        fcm = AppCredentialsFcm(token=gcm.token, created_at=NOW)
+        credentials = AppCredentials(gcm=gcm, fcm=fcm, keys=AppCredentialsKeys.generate())
+        return App(key, "424242", credentials, IdLedger(10))
+
+    table = AppTable()
+    for key in ("1", "2"):
+        table.put(web_app(key, f"wp:x#{key}"))
+    hooks = DeviceHooks(DEVICE[0], table, None, None, None, None)  # type: ignore[arg-type]
+    stanza = DataMessageStanza(category="org.chromium.linux")
+    for subtype in ("wp:x#2", "wp:x#1"):
+        stanza.app_data.add(key="subtype", value=subtype)
+    message = ev.DataMessage(stanza)
+    assert message.app_data == {"subtype": "wp:x#1"}
+    app = hooks.route(stanza, message.app_data)
+    assert app is not None
+    assert app.key == "2"
+    single = ev.DataMessage(DataMessageStanza(category="org.chromium.linux"))
+    single.stanza.app_data.add(key="subtype", value="wp:x#1")
+    app = hooks.route(single.stanza, {"subtype": "wp:x#1"})
+    assert app is not None
+    assert app.key == "1"
+    assert hooks.route(single.stanza, {"subtype": "wp:x#3"}) is None
 
 
 async def test_stopping_one_app_keeps_the_shared_connection_and_the_last_one_closes_it() -> None:

@@ -106,6 +106,8 @@ def assert_typed(event: object) -> None:
     assert isinstance(event, ev.Event)
     if isinstance(event, ev.DataMessage | ev.InvalidDataMessage):
         assert_stanza_text(event.stanza)
+        if isinstance(event, ev.DataMessage):  # the codec's mapping is the stanza's
+            assert event.app_data == {i.key: i.value for i in event.stanza.app_data}
         return
     for item in dataclasses.fields(event):  # type: ignore[arg-type]
         if (type(event), item.name) not in _BYTES_FIELDS:

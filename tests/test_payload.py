@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from pullkin import crypto
 from pullkin.errors import DecryptionError
+from pullkin.mcs import events as ev
 from pullkin.models import AppCredentialsKeys, Message
 from pullkin.payload import _from_plaintext, _json, build_message, build_messages
 from pullkin.proto.mcs_pb2 import DataMessageStanza
@@ -154,6 +155,12 @@ def test_a_burst_builds_what_one_at_a_time_builds_in_order(kinds: list[str]) -> 
     stanzas = [_burst_stanza(kind, n) for n, kind in enumerate(kinds)]
     built = build_messages(stanzas, KEYS, sender_id="42")
     assert len(built) == len(stanzas)
+    # and the same with each stanza's app_data read beforehand (as the codec does)
+    mappings = [ev.DataMessage(stanza).app_data for stanza in stanzas]
+    again = build_messages(stanzas, KEYS, sender_id="42", app_data=mappings)
+    assert [str(r) if isinstance(r, DecryptionError) else r for r in again] == [
+        str(r) if isinstance(r, DecryptionError) else r for r in built
+    ]
     for stanza, result in zip(stanzas, built, strict=True):
         try:
             expected: object = build_message(stanza, KEYS, sender_id="42")
@@ -164,6 +171,20 @@ def test_a_burst_builds_what_one_at_a_time_builds_in_order(kinds: list[str]) -> 
         if kind in ("aesgcm", "aes128gcm"):
             assert isinstance(result, Message)
             assert result.data == {"n": str(n)}
+
+
+def test_a_burst_reads_the_app_data_it_is_given_not_the_stanzas_again() -> None:
+    stanzas = [android(x="1"), android(y="2")]
+    given = [{"x": "1"}, {"gcm.n.title": "t", "z": "3"}]
+    first, second = build_messages(stanzas, None, app_data=given)
+    assert isinstance(first, Message)
+    assert first.data == {"x": "1"}
+    assert isinstance(second, Message)
+    assert second.data == {"z": "3"}
+    assert second.notification is not None
+    assert second.notification.title == "t"
+    with pytest.raises(ValueError):  # one mapping per stanza
+        build_messages(stanzas, None, app_data=given[:1])
 
 
 def test_a_burst_without_keys_fails_only_its_encrypted_messages() -> None:

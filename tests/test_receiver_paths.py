@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
@@ -467,11 +468,11 @@ class BuggyHooks(RecordingHooks):
         super().__init__()
         self.bugs = 1
 
-    def route(self, stanza: DataMessageStanza) -> Any:
+    def route(self, stanza: DataMessageStanza, app_data: Mapping[str, str]) -> Any:
         if self.bugs:
             self.bugs -= 1
             raise RuntimeError("bug in the client")
-        return super().route(stanza)
+        return super().route(stanza, app_data)
 
 
 async def test_a_bug_in_the_client_costs_a_reconnect_with_its_traceback_not_the_session(

@@ -229,7 +229,16 @@ class McsConnection:
             self._immediate.add(index)
         if problem is not None:
             return ev.InvalidDataMessage(stanza, index, problem)
-        return ev.DataMessage(stanza, index)
+        # app_data read once, for routing and decoding alike (each protobuf access
+        # makes new Python objects); all str: data_message_problem found no bytes.
+        app_data: dict[str, str] = {}
+        for item in stanza.app_data:
+            app_data[item.key] = item.value
+        # ev.DataMessage(stanza, index, app_data) without the frozen dataclass's
+        # __init__ (one object.__setattr__ per field): every field is valid here.
+        event = _NEW(_DataMessage)
+        event.__dict__.update(stanza=stanza, stream_index=index, app_data=app_data)
+        return event
 
     def _check_receive_order(self, event: ev.Event) -> None:
         key = (self.role, self.state, "recv", type(event))
@@ -402,6 +411,8 @@ class McsConnection:
 
 
 _parse_data_message = mcs_pb2.DataMessageStanza.FromString
+_NEW = object.__new__
+_DataMessage = ev.DataMessage
 
 
 def _missing_fields(message: Any) -> str:

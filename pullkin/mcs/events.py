@@ -8,8 +8,10 @@ protobuf that crosses is ``DataMessageStanza``, which handlers receive (seed API
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import cast
 
 from pullkin.endpoints import CHROME_VERSION
 from pullkin.proto.mcs_pb2 import DataMessageStanza
@@ -41,6 +43,14 @@ class NeedData(Enum):
 
 
 NEED_DATA = NeedData.NEED_DATA
+
+# DataMessage's default app_data: "read it from the stanza" (never seen outside).
+_FROM_STANZA = cast("Mapping[str, str]", None)
+
+
+def app_data_of(stanza: DataMessageStanza) -> dict[str, str]:
+    """*stanza*'s app_data, key to value (the last of a repeated key wins)."""
+    return {item.key: item.value for item in stanza.app_data}
 
 
 @dataclass(frozen=True)
@@ -109,10 +119,19 @@ class Close:
 @dataclass(frozen=True)
 class DataMessage:
     """Tag 8.  ``stream_index`` is this packet's position in the incoming stream; pass
-    it to ``McsConnection.message_done`` once the message is handled."""
+    it to ``McsConnection.message_done`` once the message is handled.
+
+    ``app_data`` is the stanza's app_data as a mapping (key to value; the last of a
+    repeated key wins), read once by the codec so routing and decoding do not walk
+    the protobuf again; do not modify it.  Left out, it is read from ``stanza``."""
 
     stanza: DataMessageStanza
     stream_index: int = 0
+    app_data: Mapping[str, str] = field(default=_FROM_STANZA, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.app_data is _FROM_STANZA:
+            object.__setattr__(self, "app_data", app_data_of(self.stanza))
 
 
 @dataclass(frozen=True)
