@@ -71,11 +71,25 @@ def _b64_param(header: str, name: str, value: str) -> bytes:
     return raw
 
 
+def _exact(value: str, prefix: str) -> bytes | None:
+    """The bytes of ``<prefix><base64>``, the one form FCM writes (``salt=…``,
+    ``dh=…``), or None for anything else (the general parser then decides): a plain
+    prefix test and one strict base64 decode, no regular expression."""
+    if value.startswith(prefix):
+        try:
+            raw = b64decode_any(value[len(prefix) :])
+        except ValueError:
+            return None
+        if raw:
+            return raw
+    return None
+
+
 def parse_encryption(value: str) -> tuple[bytes, int]:
     """``Encryption`` header → (salt, rs).  Chrome uses the first value only."""
-    exact = _EXACT.fullmatch(value)
-    if exact is not None and exact[1] == "salt":  # FCM's own form: no list to build
-        return _b64_param("encryption", "salt", exact[2]), _DEFAULT_RS
+    salt = _exact(value, "salt=")
+    if salt is not None:  # FCM's own form: no list to build
+        return salt, _DEFAULT_RS
     params = _parse_params(value, "encryption")[0]
     if "salt" not in params:
         raise DecryptionError("encryption has no salt parameter")
@@ -93,9 +107,9 @@ def parse_encryption(value: str) -> tuple[bytes, int]:
 
 def parse_crypto_key(value: str) -> bytes:
     """``Crypto-Key`` header → the sender's ``dh`` public key (exactly one allowed)."""
-    exact = _EXACT.fullmatch(value)
-    if exact is not None and exact[1] == "dh":  # FCM's own form: no list to build
-        return _b64_param("crypto-key", "dh", exact[2])
+    sender = _exact(value, "dh=")
+    if sender is not None:  # FCM's own form: no list to build
+        return sender
     keys = [params["dh"] for params in _parse_params(value, "crypto-key") if "dh" in params]
     if not keys:
         raise DecryptionError("crypto-key has no dh parameter")
