@@ -21,7 +21,11 @@ Each figure is messages/s from login to the last message handled (the median ove
 the rounds) divided by a limit measured in this process, on the same core, in every
 round: ``exchange_only`` is one P-256 ECDH on a pre-loaded key (the issue's reference,
 ``ratio``), ``decode_and_exchange`` also decodes a new sender's 65-byte point first
-(what each message costs at least, ``ratio_to_decode_and_exchange``).  Targets:
+(what each message costs at least, ``ratio_to_decode_and_exchange``); and
+``data_path_only`` is the same encrypted stanzas parsed and turned into messages by
+``payload.build_messages`` in this process, with no socket, TLS, framing, routing,
+ledger, acks or handler (``data_path_only_ratio`` to the exchange; each receiver's
+``share_of_data_path``): the ceiling of any receiver built on this data path.  Targets:
 ``pullkin_async`` >= 0.60 of the exchange; ``pullkin_plain`` within 10 % of it.
 
 Every receiver also notes its RSS and timing at each tenth of the run; from 100,000
@@ -297,6 +301,24 @@ class Reference(NamedTuple):
     exchange_cpu_us: float
     decode_per_s: float
     decode_cpu_us: float
+    data_path_per_s: float = 0.0
+
+
+def _data_path(pool: list[bytes], keys: AppCredentialsKeys, seconds: float) -> float:
+    """Messages/s of the data path alone: the benchmark's encrypted stanzas parsed and
+    turned into messages by ``payload.build_messages`` (16 at a time, as a receiver
+    does), in this process: no socket, TLS, framing, routing, ledger, acks or handler.
+    What a receiver could reach if all of those cost nothing."""
+    from pullkin.payload import build_messages
+
+    def batch(start: int) -> None:
+        stanzas = [DataMessageStanza.FromString(b) for b in pool[start : start + 16]]
+        for message in build_messages(stanzas, keys, sender_id=SENDER):
+            assert not isinstance(message, Exception), message
+
+    starts = itertools.cycle(range(0, len(pool) - 15, 16))
+    rate, _ = _timed(lambda: batch(next(starts)), seconds)
+    return rate * 16
 
 
 def _timed(func: Callable[[], object], seconds: float) -> tuple[float, float]:
@@ -386,11 +408,13 @@ def _report(
     exchange = statistics.median(r.exchange_per_s for r in references)
     decode = statistics.median(r.decode_per_s for r in references)
     exchange_cpu = statistics.median(r.exchange_cpu_us for r in references)
+    data_path = statistics.median(r.data_path_per_s for r in references)
     receivers: dict[str, Any] = {}
     for name in names:
         figure = _figures(results[name], args.messages)
         figure["ratio"] = round(figure["per_s"] / exchange, 3)
         figure["ratio_to_decode_and_exchange"] = round(figure["per_s"] / decode, 3)
+        figure["share_of_data_path"] = round(figure["per_s"] / data_path, 3)
         figure["ratio_by_cpu"] = round(exchange_cpu / figure["cpu_us_per_message"], 3)
         figure["rounds_ratio"] = [
             round(args.messages / r["seconds"] / ref.exchange_per_s, 3)
@@ -405,6 +429,9 @@ def _report(
         "reference_per_s": {
             "exchange_only": round(exchange),
             "decode_and_exchange": round(decode),
+            # decrypt + parse in-process, nothing else: the ceiling of any receiver
+            "data_path_only": round(data_path),
+            "data_path_only_ratio": round(data_path / exchange, 3),
             "rounds_exchange_only": [round(r.exchange_per_s) for r in references],
             "exchange_only_cpu_us": round(exchange_cpu, 1),
             "decode_and_exchange_cpu_us": round(
@@ -534,11 +561,19 @@ def main() -> None:
     emulator.stdin.flush()
     config = {**json.loads(emulator.stdout.readline()), "keys": keys.to_dict()}
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    pool = [
+        (_plain_stanza(n) if args.plain else _stanza(keys, n)).SerializeToString()
+        for n in range(2_048)
+    ]
     references: list[Reference] = []
     runs = itertools.count()
     try:
         for _ in range(args.rounds):
-            references.append(_raw_ecdh(args.seconds))
+            references.append(
+                _raw_ecdh(args.seconds)._replace(
+                    data_path_per_s=_data_path(pool, keys, args.seconds)
+                )
+            )
             for name in names:
                 emulator_cpu = _cpu_seconds(emulator.pid)
                 result = _run_one(emulator, config, name, next(runs), args, peers_python)
