@@ -290,10 +290,8 @@ async def test_deliveries_made_while_a_run_is_in_its_thread_join_the_next_run(
     await client.aclose()
 
 
-@pytest.mark.anyio
-async def test_small_deliveries_queued_behind_a_busy_handler_are_decrypted_in_full_batches(
-    emu: Emulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _count_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every batch the client decrypts (``build_messages`` calls), in order."""
     import pullkin.client
 
     sizes: list[int] = []
@@ -304,6 +302,14 @@ async def test_small_deliveries_queued_behind_a_busy_handler_are_decrypted_in_fu
         return original(stanzas, *args, **kwargs)
 
     monkeypatch.setattr(pullkin.client, "build_messages", counted)
+    return sizes
+
+
+@pytest.mark.anyio
+async def test_small_deliveries_queued_behind_a_busy_handler_are_decrypted_in_full_batches(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes = _count_builds(monkeypatch)
     credentials = register_direct(emu)
     client = _client(emu)
     release = asyncio.Event()
@@ -335,16 +341,7 @@ async def test_the_next_messages_are_decrypted_while_a_run_is_in_its_thread(
 ) -> None:
     # The worker hands a run to the thread and goes on decrypting: a burst is not
     # held up by the handlers of the run before it; handlers still run in order.
-    import pullkin.client
-
-    built: list[int] = []
-    original = pullkin.client.build_messages
-
-    def counted(stanzas: list[DataMessageStanza], *args: Any, **kwargs: Any) -> Any:
-        built.append(len(stanzas))
-        return original(stanzas, *args, **kwargs)
-
-    monkeypatch.setattr(pullkin.client, "build_messages", counted)
+    built = _count_builds(monkeypatch)
     credentials = register_direct(emu)
     client = _client(emu)
     release = threading.Event()

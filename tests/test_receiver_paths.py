@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -22,6 +23,7 @@ from _mcs_peer import (
     ExpectClosed,
     ExpectReconnect,
     Login,
+    PeerConnection,
     Quiet,
     RecordingHooks,
     ScriptedPeer,
@@ -315,18 +317,28 @@ async def test_handled_messages_are_acknowledged_with_one_stream_ack() -> None:
     ]  # fmt: skip
 
 
+@asynccontextmanager
+async def _backlog(
+    config: SessionConfig, messages: int
+) -> AsyncIterator[tuple[RecordingHooks, PeerConnection]]:
+    """A session with handlers that hold every message, logged in, and *messages*
+    data messages sent to it, one chunk each."""
+    hooks = RecordingHooks(hold=True)
+    peer = ScriptedPeer()
+    async with running_session(peer, hooks, config):
+        connection = await play(peer, [Accept(), Login()])
+        assert connection is not None
+        for n in range(messages):
+            await connection.send(ev.DataMessage(stanza(n)))
+        yield hooks, connection
+
+
 async def test_reading_pauses_while_read_ahead_messages_are_in_flight() -> None:
     # A backlog waits in the server (and in TCP), not parsed into this process's
     # memory: with read_ahead messages not yet acknowledgeable the session reads no
     # further, and it reads again once half of them are.
-    hooks = RecordingHooks(hold=True)
-    peer = ScriptedPeer()
     config = dataclasses.replace(CONFIG, read_ahead=4)
-    async with running_session(peer, hooks, config):
-        connection = await play(peer, [Accept(), Login()])
-        assert connection is not None
-        for n in range(10):  # one chunk each
-            await connection.send(ev.DataMessage(stanza(n)))
+    async with _backlog(config, 10) as (hooks, connection):
         await until(lambda: len(hooks.delivered) == 4)
         await anyio.sleep(config.heartbeat_timeout / 4 - 0.5)
         assert len(hooks.delivered) == 4
@@ -346,14 +358,8 @@ async def test_a_paused_reader_still_reads_a_chunk_per_quarter_heartbeat_timeout
     # Handlers stuck on a full read-ahead must not make the link look dead: the session
     # reads on (one chunk at a time) every heartbeat_timeout / 4, so the answer to its
     # own heartbeat, queued behind the backlog, still arrives in time.
-    hooks = RecordingHooks(hold=True)
-    peer = ScriptedPeer()
     config = dataclasses.replace(CONFIG, read_ahead=2)
-    async with running_session(peer, hooks, config):
-        connection = await play(peer, [Accept(), Login()])
-        assert connection is not None
-        for n in range(4):
-            await connection.send(ev.DataMessage(stanza(n)))
+    async with _backlog(config, 4) as (hooks, connection):
         await until(lambda: len(hooks.delivered) == 2)
         paused_at = anyio.current_time()
         await until(lambda: len(hooks.delivered) == 3, within=config.heartbeat_timeout)
