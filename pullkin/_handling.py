@@ -202,8 +202,7 @@ class Handling:
         """Hand ``lane.run`` to the worker thread once the run before it is done (runs
         go in order), and return as soon as it is on its way."""
         run, lane.run = lane.run, []
-        if lane.pending is not None:
-            await lane.settle()
+        await lane.settle()
         lane.pending = asyncio.create_task(self._run_plain(session, app, run))
         for _ in range(_HANDOVER):  # anyio's run_sync yields twice before the thread has it
             await asyncio.sleep(0)

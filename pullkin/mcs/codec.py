@@ -231,9 +231,7 @@ class McsConnection:
             return ev.InvalidDataMessage(stanza, index, problem)
         # app_data read once, for routing and decoding alike (each protobuf access
         # makes new Python objects); all str: data_message_problem found no bytes.
-        app_data: dict[str, str] = {}
-        for item in stanza.app_data:
-            app_data[item.key] = item.value
+        app_data = ev.app_data_of(stanza)
         # ev.DataMessage(stanza, index, app_data) without the frozen dataclass's
         # __init__ (one object.__setattr__ per field): every field is valid here.
         event = _NEW(_DataMessage)

@@ -50,7 +50,10 @@ _FROM_STANZA = cast("Mapping[str, str]", None)
 
 def app_data_of(stanza: DataMessageStanza) -> dict[str, str]:
     """*stanza*'s app_data, key to value (the last of a repeated key wins)."""
-    return {item.key: item.value for item in stanza.app_data}
+    app_data: dict[str, str] = {}
+    for item in stanza.app_data:  # a loop: no comprehension frame (the codec's hot path)
+        app_data[item.key] = item.value
+    return app_data
 
 
 @dataclass(frozen=True)
